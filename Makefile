@@ -1,0 +1,45 @@
+# Everything runs from .venv/ at the repo root; `make install` creates it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+MODELS ?= models
+# Extra pip arguments for the torch CPU wheel (e.g. an index that serves it).
+TORCH_PIP_ARGS ?=
+
+.PHONY: install test lint models serve bench clean
+
+install: $(VENV)/.installed
+
+# torch goes in first, as the CPU build, and constraints.txt keeps every later step from
+# replacing it with a CUDA build. optimum-intel pulls in torchvision, which cannot load
+# against CPU torch and breaks the export, and nothing here uses it: remove it.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[export,test,bench]"
+	$(BIN)/pip uninstall --quiet -y torchvision || true
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest -v
+
+# The demo repository: the real all-MiniLM-L6-v2 embedder and a small cross-encoder
+# fine-tuned from it (built offline, cached in .cache/).
+models: install
+	$(BIN)/python -m export_models.demo_models --model_repository_path $(MODELS)
+
+serve: install
+	@test -f $(MODELS)/config.json || $(MAKE) models
+	$(BIN)/python -m serving --config_path $(MODELS)/config.json --rest_port $(PORT) --host $(HOST)
+
+bench: install
+	$(BIN)/python -m benchmark
+
+clean:
+	rm -rf $(VENV) .cache $(MODELS) benchmark/work

@@ -1,0 +1,131 @@
+"""The model repository format: the contract between export_models/ (writer) and serving/ (reader).
+
+A repository looks like this (README, "Model repository format"):
+
+    config.json                      {"mediapipe_config_list": [{"name", "base_path"}], ...}
+    <model_name>/graph.pbtxt         one node; its node_options carry the serving settings
+    <model_name>/subconfig.json      model_config_list: the tokenizer and the rerank/embeddings model
+    <model_name>/tokenizer/<v>/model.xml, model.bin
+    <model_name>/rerank/<v>/...      or embeddings/<v>/...
+
+Facts that belong to one exported version (special token ids, the pair layout, the
+token limit, the number of labels) travel inside that version's IR as runtime info,
+so a new version of a different model can be swapped in without touching the graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+import openvino as ov
+
+CONFIG_FILE = "config.json"
+GRAPH_FILE = "graph.pbtxt"
+SUBCONFIG_FILE = "subconfig.json"
+MODEL_XML = "model.xml"
+MODEL_BIN = "model.bin"
+TOKENIZER_DIR = "tokenizer"
+
+RERANK_CALCULATOR = "RerankCalculatorOV"
+EMBEDDINGS_CALCULATOR = "EmbeddingsCalculatorOV"
+
+# Keys of the runtime info (rt_info) entries written into the IRs, each a JSON string.
+TOKENIZER_INFO_KEY = "ovtext_tokenizer_info"
+MODEL_INFO_KEY = "ovtext_model_info"
+
+
+class Task(str, Enum):
+    RERANK = "rerank"
+    EMBEDDINGS = "embeddings"
+
+    @property
+    def model_dir(self) -> str:
+        """Folder of the versioned inference model beside tokenizer/."""
+        return self.value
+
+    @property
+    def calculator(self) -> str:
+        return RERANK_CALCULATOR if self is Task.RERANK else EMBEDDINGS_CALCULATOR
+
+
+class Pooling(str, Enum):
+    CLS = "CLS"
+    MEAN = "MEAN"
+    LAST = "LAST"
+
+
+def tokenizer_servable_name(model_name: str) -> str:
+    return f"{model_name}_tokenizer_model"
+
+
+def model_servable_name(model_name: str, task: Task) -> str:
+    return f"{model_name}_{task.value}_model"
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """How the server turns token ids from the tokenizer IR into model inputs.
+
+    The tokenizer IR is exported WITHOUT special tokens and without truncation, so one
+    call tokenizes a query and all its documents; the server then frames each sequence:
+
+        single text:  single_prefix + text + single_suffix
+        pair:         pair_prefix + query + pair_middle + document + pair_suffix
+
+    token_type_ids are 0 up to and including pair_middle, then second_type_id
+    (BERT: 1; XLM-R: 0). For bge-reranker (XLM-R): pair_prefix [0], pair_middle [2, 2],
+    pair_suffix [2]. For BERT: [101], [102], [102].
+    """
+
+    max_length: int  # most tokens one framed sequence may have (specials included)
+    pad_token_id: int
+    single_prefix: list[int]
+    single_suffix: list[int]
+    pair_prefix: list[int]
+    pair_middle: list[int]
+    pair_suffix: list[int]
+    second_type_id: int = 0
+    # Special token ids by role, for readers and future use (e.g. LAST pooling needs eos).
+    special_tokens: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pair_overhead(self) -> int:
+        return len(self.pair_prefix) + len(self.pair_middle) + len(self.pair_suffix)
+
+    @property
+    def single_overhead(self) -> int:
+        return len(self.single_prefix) + len(self.single_suffix)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the exported inference model is; recorded at export time."""
+
+    task: str  # Task value
+    source_model: str  # hub id or local folder it was exported from
+    architecture: str  # e.g. XLMRobertaForSequenceClassification
+    weight_format: str  # fp32 | fp16 | int8
+    hidden_size: int
+    num_labels: int = 1  # rerankers; 0 for embedders
+
+
+def write_info(model: ov.Model, key: str, info: TokenizerInfo | ModelInfo) -> None:
+    """Store a dataclass as a JSON string in the IR's runtime info."""
+    model.set_rt_info(json.dumps(asdict(info)), key)
+
+
+def _read_info_dict(model: ov.Model, key: str) -> dict[str, Any]:
+    if not model.has_rt_info(key):
+        raise KeyError(f"runtime info '{key}' is missing: was this IR exported by export_models?")
+    return json.loads(model.get_rt_info(key).astype(str))
+
+
+def read_tokenizer_info(model: ov.Model) -> TokenizerInfo:
+    return TokenizerInfo(**_read_info_dict(model, TOKENIZER_INFO_KEY))
+
+
+def read_model_info(model: ov.Model) -> ModelInfo:
+    return ModelInfo(**_read_info_dict(model, MODEL_INFO_KEY))
