@@ -1,0 +1,232 @@
+"""Frame token ids into model inputs: special tokens, pairs, chunking, truncation, padding.
+
+Pure numpy, no OpenVINO: the tokenizer IR gives ids WITHOUT special tokens (see
+serving/repository/layout.py, TokenizerInfo) and everything here adds them back the way
+the Hugging Face tokenizer does:
+
+    single text:  single_prefix + text + single_suffix                  (token type 0)
+    pair:         pair_prefix + query + pair_middle + document + pair_suffix
+                  token types 0 up to and including pair_middle, then second_type_id
+
+Every sequence is a *frame* (a constant head, a variable body, a constant tail) so one
+vectorised routine builds padded batches for rerank pairs and for single texts alike.
+Nothing loops in Python per document or per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.repository.layout import TokenizerInfo
+
+ID_DTYPE = np.int64
+
+
+@dataclass(frozen=True)
+class RaggedTokens:
+    """Token ids of many texts, concatenated: text i is ids[offsets[i]:offsets[i + 1]]."""
+
+    ids: np.ndarray  # 1-D, ID_DTYPE
+    offsets: np.ndarray  # 1-D, len = number of texts + 1, starts at 0
+
+    @classmethod
+    def from_lists(cls, rows: list[list[int]] | list[np.ndarray]) -> RaggedTokens:
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        ids = (
+            np.concatenate([np.asarray(r, dtype=ID_DTYPE) for r in rows])
+            if rows and offsets[-1] > 0
+            else np.zeros(0, dtype=ID_DTYPE)
+        )
+        return cls(ids=ids, offsets=offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def row(self, index: int) -> np.ndarray:
+        return self.ids[self.offsets[index] : self.offsets[index + 1]]
+
+    def tail(self, first: int) -> RaggedTokens:
+        """The texts from index `first` on (e.g. the documents after the query)."""
+        offsets = self.offsets[first:] - self.offsets[first]
+        return RaggedTokens(ids=self.ids[self.offsets[first] : self.offsets[-1]], offsets=offsets)
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Spans of `source` that become sequence bodies: span k is source[starts[k]:starts[k] + lengths[k]].
+
+    `owner[k]` is the index of the text the span came from (a document has several spans
+    when it is chunked).
+    """
+
+    source: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    owner: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The constant parts around every body of one request."""
+
+    head: np.ndarray  # e.g. [CLS] query [SEP]
+    tail: np.ndarray  # e.g. [SEP]
+    body_type_id: int  # token type of body and tail (head is type 0)
+
+    @property
+    def overhead(self) -> int:
+        return len(self.head) + len(self.tail)
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """Padded model inputs (right padding, like Hugging Face)."""
+
+    input_ids: np.ndarray  # [rows, padded_len], int64
+    attention_mask: np.ndarray  # [rows, padded_len], int64
+    token_type_ids: np.ndarray  # [rows, padded_len], int64
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.input_ids.shape  # type: ignore[return-value]
+
+    def as_inputs(self) -> dict[str, np.ndarray]:
+        return {
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+            "token_type_ids": self.token_type_ids,
+        }
+
+
+def pair_frame(info: TokenizerInfo, query_ids: np.ndarray) -> Frame:
+    head = np.concatenate(
+        [
+            np.asarray(info.pair_prefix, dtype=ID_DTYPE),
+            np.asarray(query_ids, dtype=ID_DTYPE),
+            np.asarray(info.pair_middle, dtype=ID_DTYPE),
+        ]
+    )
+    tail = np.asarray(info.pair_suffix, dtype=ID_DTYPE)
+    return Frame(head=head, tail=tail, body_type_id=info.second_type_id)
+
+
+def single_frame(info: TokenizerInfo) -> Frame:
+    return Frame(
+        head=np.asarray(info.single_prefix, dtype=ID_DTYPE),
+        tail=np.asarray(info.single_suffix, dtype=ID_DTYPE),
+        body_type_id=0,
+    )
+
+
+def whole_texts(texts: RaggedTokens, max_body: int | None = None) -> Segments:
+    """One span per text, cut to `max_body` tokens when given (truncation keeps the frame)."""
+    lengths = texts.lengths
+    if max_body is not None:
+        lengths = np.minimum(lengths, max_body)
+    return Segments(
+        source=texts.ids,
+        starts=texts.offsets[:-1].copy(),
+        lengths=lengths,
+        owner=np.arange(len(texts), dtype=np.int64),
+    )
+
+
+def chunk_texts(
+    texts: RaggedTokens,
+    chunk_size: int,
+    max_tokens_per_text: int | None = None,
+    max_chunks_per_text: int | None = None,
+) -> Segments:
+    """Split each text into consecutive spans of at most `chunk_size` tokens.
+
+    A text is first cut to `max_tokens_per_text`; then at most `max_chunks_per_text` spans
+    are kept. An empty text still gives one (empty) span so every text gets a score.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    lengths = texts.lengths
+    if max_tokens_per_text is not None:
+        lengths = np.minimum(lengths, max_tokens_per_text)
+    counts = np.maximum(1, -(-lengths // chunk_size))  # ceil, at least one span
+    if max_chunks_per_text is not None:
+        counts = np.minimum(counts, max_chunks_per_text)
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
+    # Index of each span within its text: 0, 1, ... restarting at every text.
+    first_span = np.zeros(len(texts), dtype=np.int64)
+    if len(texts):
+        np.cumsum(counts[:-1], out=first_span[1:])
+    position = np.arange(len(owner), dtype=np.int64) - first_span[owner]
+    offset_in_text = position * chunk_size
+    span_lengths = np.clip(lengths[owner] - offset_in_text, 0, chunk_size)
+    return Segments(
+        source=texts.ids,
+        starts=texts.offsets[:-1][owner] + offset_in_text,
+        lengths=span_lengths,
+        owner=owner,
+    )
+
+
+def framed_lengths(frame: Frame, segments: Segments) -> np.ndarray:
+    """Number of tokens of each framed sequence (specials included)."""
+    return segments.lengths + frame.overhead
+
+
+def build_batch(frame: Frame, segments: Segments, rows: np.ndarray, pad_token_id: int) -> EncodedBatch:
+    """Padded input_ids / attention_mask / token_type_ids for the spans `rows` (any order)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    body_lengths = segments.lengths[rows]
+    head_len, tail_len = len(frame.head), len(frame.tail)
+    max_body = int(body_lengths.max()) if len(rows) else 0
+    padded_len = head_len + max_body + tail_len
+    n = len(rows)
+
+    input_ids = np.full((n, padded_len), pad_token_id, dtype=ID_DTYPE)
+    input_ids[:, :head_len] = frame.head
+    # Body: gather each row's span out of the flat source; positions past the span are pad.
+    if max_body:
+        column = np.arange(max_body, dtype=np.int64)
+        in_body = column[None, :] < body_lengths[:, None]
+        gather = np.where(in_body, segments.starts[rows][:, None] + column[None, :], 0)
+        source = segments.source if len(segments.source) else np.zeros(1, dtype=ID_DTYPE)
+        input_ids[:, head_len : head_len + max_body] = np.where(in_body, source[gather], pad_token_id)
+    # Tail right after each row's body (rows end at different columns).
+    row_index = np.arange(n)
+    for k in range(tail_len):
+        input_ids[row_index, head_len + body_lengths + k] = frame.tail[k]
+
+    total = head_len + body_lengths + tail_len
+    column = np.arange(padded_len, dtype=np.int64)
+    attention_mask = (column[None, :] < total[:, None]).astype(ID_DTYPE)
+    token_type_ids = np.zeros((n, padded_len), dtype=ID_DTYPE)
+    if frame.body_type_id:
+        token_type_ids[(column[None, :] >= head_len) & (attention_mask == 1)] = frame.body_type_id
+    return EncodedBatch(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+
+
+def encode_pair(
+    info: TokenizerInfo, query_ids: list[int], document_ids: list[int]
+) -> tuple[list[int], list[int]]:
+    """One framed (query, document) pair as lists: (input_ids, token_type_ids). No chunking."""
+    frame = pair_frame(info, np.asarray(query_ids, dtype=ID_DTYPE))
+    segments = whole_texts(RaggedTokens.from_lists([document_ids]))
+    batch = build_batch(frame, segments, np.zeros(1), info.pad_token_id)
+    return batch.input_ids[0].tolist(), batch.token_type_ids[0].tolist()
+
+
+def encode_single(info: TokenizerInfo, text_ids: list[int]) -> tuple[list[int], list[int]]:
+    """One framed single text as lists: (input_ids, token_type_ids). No truncation."""
+    batch = build_batch(
+        single_frame(info), whole_texts(RaggedTokens.from_lists([text_ids])), np.zeros(1), info.pad_token_id
+    )
+    return batch.input_ids[0].tolist(), batch.token_type_ids[0].tolist()
