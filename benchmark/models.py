@@ -1,0 +1,178 @@
+"""The benchmark's models: the Hugging Face source folders and their exports, made with the project's CLI.
+
+Sources come from export_models/demo_models.py (built offline, cached in .cache/fixtures). Each
+(model, weight format) is exported into its own repository under <work_dir>/repos/, reused by the
+next run as long as the source and the export code are unchanged (a stamp file records both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark.config import ModelChoice
+from serving.repository.layout import CONFIG_FILE, Task
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXPORT_SCRIPT = REPO_ROOT / "export_models" / "export_model.py"
+STAMP_FILE = "bench_export_stamp.json"
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A source model and its exported repositories (one per weight format)."""
+
+    key: str
+    task: Task
+    label: str
+    source: Path
+    served_name: str
+    repositories: dict[str, Path] = field(default_factory=dict)  # weight format -> config.json
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "task": self.task.value,
+            "label": self.label,
+            "source": str(self.source),
+            "served_name": self.served_name,
+            "repositories": {k: str(v) for k, v in self.repositories.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> PreparedModel:
+        repositories = data["repositories"]
+        assert isinstance(repositories, dict)
+        return cls(
+            key=str(data["key"]),
+            task=Task(data["task"]),
+            label=str(data["label"]),
+            source=Path(str(data["source"])),
+            served_name=str(data["served_name"]),
+            repositories={k: Path(v) for k, v in repositories.items()},
+        )
+
+
+def _builders() -> dict[str, Callable[[], Path]]:
+    from export_models import demo_models
+
+    return {
+        "bge_reranker_base": lambda: demo_models.bge_reranker_shaped_source("base"),
+        "xlmr_reranker": demo_models.xlmr_reranker_source,
+        "cross_encoder": demo_models.cross_encoder_source,
+        "minilm": demo_models.minilm_source,
+    }
+
+
+def source_folder(choice: ModelChoice, override: Path | None = None) -> Path:
+    """The Hugging Face folder of a model: an explicit override, or built by demo_models."""
+    if override is not None:
+        return override
+    return _builders()[choice.builder]()
+
+
+def _export_code_digest() -> str:
+    """Exports are redone when the exporter or its templates change."""
+    digest = hashlib.sha256()
+    for folder in (
+        REPO_ROOT / "export_models",
+        REPO_ROOT / "templates",
+        REPO_ROOT / "serving" / "repository",
+    ):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in {".py", ".j2", ".jinja", ".pbtxt", ".json", ".jinja2"}:
+                digest.update(path.relative_to(REPO_ROOT).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _source_digest(source: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.relative_to(source)}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def export_repository(
+    choice: ModelChoice, source: Path, weight_format: str, work_dir: Path, log: Callable[[str], None]
+) -> Path:
+    """Export source with `python export_models/export_model.py` into its own repository; config.json path."""
+    repository = work_dir / "repos" / f"{choice.key}-{weight_format}"
+    config_path = repository / CONFIG_FILE
+    stamp = {
+        "source": str(source),
+        "source_digest": _source_digest(source),
+        "weight_format": weight_format,
+        "served_name": choice.served_name,
+        "export_code": _export_code_digest(),
+    }
+    stamp_path = repository / STAMP_FILE
+    if config_path.is_file() and stamp_path.is_file() and json.loads(stamp_path.read_text()) == stamp:
+        log(f"  {choice.key} {weight_format}: reusing {repository}")
+        return config_path
+    shutil.rmtree(repository, ignore_errors=True)
+    repository.mkdir(parents=True)
+    command = [
+        sys.executable,
+        str(EXPORT_SCRIPT),
+        choice.task.value,
+        "--source_model",
+        str(source),
+        "--model_name",
+        choice.served_name,
+        "--weight-format",
+        weight_format,
+        "--config_file_path",
+        str(config_path),
+        "--model_repository_path",
+        str(repository),
+    ]
+    log(f"  {choice.key} {weight_format}: exporting ({' '.join(command[1:])})")
+    started = time.monotonic()
+    log_path = work_dir / "logs" / f"export-{choice.key}-{weight_format}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log_file:
+        completed = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            check=False,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+    if completed.returncode != 0 or not config_path.is_file():
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(
+            f"export of {choice.key} {weight_format} failed (log {log_path}): " + " | ".join(tail)
+        )
+    stamp_path.write_text(json.dumps(stamp, indent=1))
+    log(f"  {choice.key} {weight_format}: exported in {time.monotonic() - started:.0f} s")
+    return config_path
+
+
+def prepare_models(
+    choices: tuple[ModelChoice, ...],
+    weight_formats: tuple[str, ...],
+    work_dir: Path,
+    overrides: Mapping[str, Path],
+    log: Callable[[str], None],
+) -> dict[str, PreparedModel]:
+    prepared = {}
+    for choice in choices:
+        log(f"model {choice.key}: {choice.label}")
+        source = source_folder(choice, overrides.get(choice.key))
+        repositories = {fmt: export_repository(choice, source, fmt, work_dir, log) for fmt in weight_formats}
+        prepared[choice.key] = PreparedModel(
+            choice.key, choice.task, choice.label, source, choice.served_name, repositories
+        )
+    return prepared

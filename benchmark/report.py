@@ -1,0 +1,398 @@
+"""From measurements to figures: ratios, efficiency, accuracy, targets; results JSON, README table, chart."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.config import BenchConfig
+from benchmark.measure import Measurement
+from benchmark.systems import REFERENCE_SYSTEM, SYSTEMS_BY_KEY, Kind
+from benchmark.worker import output_path
+from benchmark.workloads import Workload
+from serving.repository.layout import Task
+
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a system at one concurrency on one workload."""
+
+    workload: str
+    system: str
+    label: str
+    kind: str
+    weight_format: str
+    concurrency: int
+    requests: int
+    items_per_s: float | None
+    tokens_per_s: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    peak_rss_mb: float | None
+    vs_hf: float | None  # speed-up over HF fp32: docs/s ratio (throughput workloads) or p50 ratio (latency)
+    efficiency: float | None  # server docs/s / bare OpenVINO docs/s, same export
+    max_diff: float | None  # rerank: largest |score - HF score|; embeddings: largest cosine distance to HF
+    spearman: float | None  # rerank: of the document scores; embeddings: of all pairwise similarities
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    name: str
+    value: float | None
+    threshold: float
+    higher_is_better: bool
+    met: bool | None
+    note: str
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    from scipy.stats import spearmanr
+
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+def _pairwise_similarities(vectors: np.ndarray) -> np.ndarray:
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarities = unit @ unit.T
+    return similarities[np.triu_indices(len(vectors), k=1)]
+
+
+def accuracy(task: Task, reference: np.ndarray, output: np.ndarray) -> tuple[float, float | None]:
+    """(largest difference, Spearman) of one system's output against the HF fp32 output."""
+    if task is Task.RERANK:
+        return float(np.max(np.abs(output - reference))), _spearman(reference, output)
+    cosine = np.sum(reference * output, axis=1) / (
+        np.linalg.norm(reference, axis=1) * np.linalg.norm(output, axis=1)
+    )
+    return max(0.0, float(np.max(1.0 - cosine))), _spearman(
+        _pairwise_similarities(reference), _pairwise_similarities(output)
+    )
+
+
+def build_rows(workloads: list[Workload], measurements: list[Measurement], outputs_dir: Path) -> list[Row]:
+    rows = []
+    by_key = {(m.workload, m.row_key): m for m in measurements}
+    for workload in workloads:
+        reference = by_key.get((workload.name, f"{REFERENCE_SYSTEM}@c1"))
+        reference_output = None
+        if reference is not None and not reference.error:
+            reference_output = np.load(output_path(outputs_dir, workload.name, reference.row_key))
+        for measurement in (m for m in measurements if m.workload == workload.name):
+            spec = SYSTEMS_BY_KEY[measurement.system]
+            vs_hf = efficiency = max_diff = spearman = None
+            ok = not measurement.error
+            if ok and reference is not None and not reference.error:
+                if workload.spec.primary == "latency":
+                    vs_hf = _ratio(reference.latency_percentile(50), measurement.latency_percentile(50))
+                else:
+                    vs_hf = _ratio(measurement.items_per_s, reference.items_per_s)
+            if ok and spec.kind is Kind.SERVER:
+                bare = by_key.get((workload.name, f"ov-{spec.weight_format}@c1"))
+                if bare is not None and not bare.error:
+                    efficiency = _ratio(measurement.items_per_s, bare.items_per_s)
+            if ok and reference_output is not None:
+                output = np.load(output_path(outputs_dir, workload.name, measurement.row_key))
+                max_diff, spearman = accuracy(workload.spec.task, reference_output, output)
+            rows.append(
+                Row(
+                    workload=workload.name,
+                    system=spec.key,
+                    label=spec.label,
+                    kind=spec.kind.value,
+                    weight_format=spec.weight_format,
+                    concurrency=measurement.concurrency,
+                    requests=measurement.requests,
+                    items_per_s=measurement.items_per_s,
+                    tokens_per_s=measurement.tokens_per_s,
+                    p50_ms=measurement.latency_percentile(50),
+                    p95_ms=measurement.latency_percentile(95),
+                    peak_rss_mb=measurement.peak_rss_mb,
+                    vs_hf=vs_hf,
+                    efficiency=efficiency,
+                    max_diff=max_diff,
+                    spearman=spearman,
+                    error=measurement.error,
+                )
+            )
+    return rows
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def _find(rows: list[Row], workload: str, system: str, concurrency: int | None = None) -> list[Row]:
+    return [
+        r
+        for r in rows
+        if r.workload == workload
+        and r.system == system
+        and not r.error
+        and (concurrency is None or r.concurrency == concurrency)
+    ]
+
+
+def check_targets(config: BenchConfig, rows: list[Row]) -> list[TargetCheck]:
+    """The issue's three targets, each with the evidence that says why when it is missed."""
+    checks = []
+
+    servers = _find(rows, "R1", "server-int8")
+    best = max(servers, key=lambda r: r.vs_hf or 0.0, default=None)
+    bare = next(iter(_find(rows, "R1", "ov-int8")), None)
+    value = best.vs_hf if best else None
+    note = ""
+    if best and value is not None:
+        note = f"int8 server at concurrency {best.concurrency}: {best.items_per_s:.1f} docs/s"
+        if bare and bare.vs_hf is not None:
+            note += f"; the bare int8 model reaches {bare.vs_hf:.2f}x"
+            if value < config.target_r1_speedup:
+                note += (
+                    " (the model's compute on this CPU is the limit)"
+                    if bare.vs_hf < config.target_r1_speedup
+                    else f" (the server keeps {best.efficiency or 0:.0%} of it)"
+                )
+    checks.append(_check("R1: int8 server docs/s vs HF fp32", value, config.target_r1_speedup, True, note))
+
+    server = next(iter(_find(rows, "R2", "server-int8", 1)), None)
+    reference = next(iter(_find(rows, "R2", REFERENCE_SYSTEM, 1)), None)
+    bare = next(iter(_find(rows, "R2", "ov-int8")), None)
+    value = _ratio(server.p50_ms, reference.p50_ms) if server and reference else None
+    note = ""
+    if server and reference and server.p50_ms is not None and reference.p50_ms is not None:
+        note = f"p50 {server.p50_ms:.1f} ms vs HF {reference.p50_ms:.1f} ms"
+        if bare and bare.p50_ms is not None:
+            note += (
+                f"; the bare int8 model takes {bare.p50_ms:.1f} ms, so HTTP + JSON + scheduling cost "
+                f"{server.p50_ms - bare.p50_ms:.1f} ms per request"
+            )
+    checks.append(
+        _check("R2: int8 server p50 latency / HF fp32", value, config.target_r2_latency_ratio, False, note)
+    )
+
+    efficiencies = []
+    for workload in ("R1", "E1"):
+        for system in ("server-fp32", "server-fp16", "server-int8"):
+            candidates = _find(rows, workload, system)
+            top = max(candidates, key=lambda r: r.efficiency or 0.0, default=None)
+            if top and top.efficiency is not None:
+                efficiencies.append((top.efficiency, workload, top))
+    note = ""
+    value = None
+    if efficiencies:
+        value, workload, worst = min(efficiencies, key=lambda item: item[0])
+        bare = next(iter(_find(rows, workload, f"ov-{worst.weight_format}")), None)
+        note = f"lowest: {worst.label} on {workload} at concurrency {worst.concurrency}"
+        if bare and bare.p50_ms is not None and worst.p50_ms is not None and worst.concurrency == 1:
+            note += f"; {worst.p50_ms - bare.p50_ms:.1f} ms per request more than the bare model"
+        note += "; all: " + ", ".join(f"{w} {r.weight_format} {e:.0%}" for e, w, r in efficiencies)
+    checks.append(
+        _check(
+            "server efficiency (best concurrency, every export, R1 and E1)",
+            value,
+            config.target_efficiency,
+            True,
+            note,
+        )
+    )
+    return checks
+
+
+def _check(
+    name: str, value: float | None, threshold: float, higher_is_better: bool, note: str
+) -> TargetCheck:
+    met = None if value is None else (value >= threshold if higher_is_better else value <= threshold)
+    return TargetCheck(name, value, threshold, higher_is_better, met, note)
+
+
+def describe_target(check: TargetCheck) -> str:
+    def shown(x: float) -> str:
+        return (
+            f"{x:.0%}"
+            if "efficiency" in check.name
+            else f"{x:.3g}x"
+            if check.higher_is_better
+            else f"{x:.3f}"
+        )
+
+    goal = f"{'>=' if check.higher_is_better else '<='} {shown(check.threshold)}"
+    if check.value is None:
+        return f"- {check.name}: not measured (target {goal})"
+    verdict = "met" if check.met else "MISSED"
+    line = f"- {check.name}: {shown(check.value)} (target {goal}): **{verdict}**"
+    if not check.met:
+        shortfall = (
+            (check.threshold - check.value) / check.threshold
+            if check.higher_is_better
+            else (check.value / check.threshold - 1)
+        )
+        line += f", by {abs(shortfall):.0%}"
+    return line + (f". {check.note}" if check.note else "")
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def markdown(
+    config: BenchConfig,
+    workloads: list[Workload],
+    rows: list[Row],
+    checks: list[TargetCheck],
+    machine: dict[str, object],
+    models: dict[str, str],
+) -> str:
+    """The README block: machine, one table per workload, then the targets."""
+    lines = [
+        f"Measured by `python -m benchmark{' --tiny' if config.name == 'tiny' else ''}` on {machine['cpu']} "
+        f"({machine['cores']} cores), {machine['date']}, in {machine['duration_min']:.0f} min; "
+        f"OpenVINO {machine['openvino']}, torch {machine['torch']}, transformers {machine['transformers']}, "
+        f"sentence-transformers {machine['sentence_transformers']}. Raw figures: `benchmark/results.json`.",
+        "",
+    ]
+    for workload in workloads:
+        unit = "docs" if workload.spec.task is Task.RERANK else "inputs"
+        lengths = workload.text_tokens
+        lines += [
+            f"**{workload.name}**: {workload.spec.title}, {models[workload.spec.model_key]}; "
+            f"{workload.tokens} tokens per request (text lengths {min(lengths)}-{max(lengths)}).",
+            "",
+            f"| system | clients | {unit}/s | tokens/s | p50 ms | p95 ms | peak RSS MB | vs HF fp32 "
+            "| efficiency | max diff | Spearman |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in (r for r in rows if r.workload == workload.name):
+            if row.error:
+                lines.append(f"| {row.label} | {row.concurrency} | failed: {row.error[:80]} |||||||||")
+                continue
+            lines.append(
+                f"| {row.label} | {row.concurrency} | {_number(row.items_per_s)} "
+                f"| {_number(row.tokens_per_s, 0)} "
+                f"| {_number(row.p50_ms)} | {_number(row.p95_ms)} | {_number(row.peak_rss_mb, 0)} "
+                f"| {_ratio_text(row.vs_hf)} | {'-' if row.efficiency is None else f'{row.efficiency:.0%}'} "
+                f"| {'-' if row.max_diff is None else f'{row.max_diff:.1e}'} "
+                f"| {'-' if row.spearman is None else f'{row.spearman:.4f}'} |"
+            )
+        lines.append("")
+    lines += ["Targets (ratios from this run):", "", *[describe_target(check) for check in checks], ""]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace what is between the bench markers; the rest of the README stays as it is."""
+    text = readme.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(text):
+        raise RuntimeError(f"{readme} has no {README_START} ... {README_END} markers to regenerate")
+    notice = "<!-- generated by python -m benchmark: do not edit by hand -->"
+    replacement = f"{README_START}\n{notice}\n{block}\n{README_END}"
+    readme.write_text(pattern.sub(lambda _: replacement, text, count=1), encoding="utf-8")
+
+
+def write_json(
+    path: Path,
+    config: BenchConfig,
+    workloads: list[Workload],
+    rows: list[Row],
+    checks: list[TargetCheck],
+    machine: dict[str, object],
+    models: dict[str, str],
+) -> None:
+    data = {
+        "config": config.name,
+        "machine": machine,
+        "models": models,
+        "workloads": [
+            {
+                "name": w.name,
+                "title": w.spec.title,
+                "task": w.spec.task.value,
+                "model": w.spec.model_key,
+                "items": w.n_items,
+                "tokens_per_request": w.tokens,
+                "text_tokens": w.text_tokens,
+                "primary": w.spec.primary,
+                "seed": w.spec.seed,
+            }
+            for w in workloads
+        ],
+        "results": [asdict(row) for row in rows],
+        "targets": [asdict(check) for check in checks],
+    }
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+_COLORS = {
+    Kind.HF.value: "#8c8c8c",
+    Kind.SENTENCE_TRANSFORMERS.value: "#e0a33a",
+    Kind.SERVER.value: "#2f6fb5",
+    Kind.BARE_OPENVINO.value: "#69b36b",
+}
+
+
+def chart(path: Path, workloads: list[Workload], rows: list[Row], machine: dict[str, object]) -> None:
+    """One panel per workload: throughput (or p50 latency), bars coloured by kind, labelled with vs HF."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    panels = [w for w in workloads if any(r.workload == w.name and not r.error for r in rows)]
+    height = max(4.0, 0.32 * max((sum(r.workload == w.name for r in rows) for w in panels), default=1) + 1.6)
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), height), squeeze=False)
+    for axis, workload in zip(axes[0], panels, strict=True):
+        chosen = [r for r in rows if r.workload == workload.name and not r.error]
+        latency = workload.spec.primary == "latency"
+        values = [(r.p50_ms if latency else r.items_per_s) or 0.0 for r in chosen]
+        labels = [
+            f"{r.label}" + (f" x{r.concurrency}" if r.kind == Kind.SERVER.value else "") for r in chosen
+        ]
+        positions = np.arange(len(chosen))[::-1]
+        axis.barh(positions, values, color=[_COLORS[r.kind] for r in chosen])
+        axis.set_yticks(positions, labels, fontsize=8)
+        unit = "docs" if workload.spec.task is Task.RERANK else "inputs"
+        axis.set_xlabel("p50 latency, ms (lower is better)" if latency else f"{unit}/s (higher is better)")
+        axis.set_title(f"{workload.name}: {workload.spec.title}", fontsize=10)
+        limit = max(values, default=1.0) or 1.0
+        axis.set_xlim(0, limit * 1.3)
+        for position, value, row in zip(positions, values, chosen, strict=True):
+            text = f"{value:,.1f}" + (f"  ({row.vs_hf:.1f}x HF)" if row.vs_hf is not None else "")
+            axis.text(value + limit * 0.01, position, text, va="center", fontsize=7)
+        axis.grid(axis="x", alpha=0.3)
+    figure.legend(
+        handles=[Patch(color=color, label=kind) for kind, color in _COLORS.items()],
+        loc="lower center",
+        ncol=len(_COLORS),
+        fontsize=8,
+        frameon=False,
+    )
+    figure.suptitle(
+        f"ovtext benchmark on {machine['cpu']} ({machine['cores']} cores); x = HTTP clients", fontsize=10
+    )
+    figure.tight_layout(rect=(0, 0.05, 1, 0.95))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

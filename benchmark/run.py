@@ -1,0 +1,324 @@
+"""`python -m benchmark` (= `make bench`): one run, every system, the same workloads; JSON, table, chart.
+
+    python -m benchmark                      # the full run (~25 min on 2 cores); rewrites README's table
+    python -m benchmark --tiny               # tiny models, few items: proves the harness end to end
+    python -m benchmark --systems hf-fp32,server-int8 --workloads R2   # a partial run (not in the README)
+
+Systems run one after another, never at the same time, so each has the whole machine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+
+from benchmark import report
+from benchmark.config import CONFIGS, WEIGHT_FORMATS, BenchConfig
+from benchmark.measure import Measurement, MemoryProbe, measure
+from benchmark.models import PreparedModel, prepare_models
+from benchmark.server_process import ServerProcess
+from benchmark.systems import REFERENCE_SYSTEM, SYSTEMS, Kind, ServerRunner, SystemSpec
+from benchmark.worker import WorkerJob, output_path
+from benchmark.workloads import Workload, generate, save
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+WORKER_TIMEOUT_S = 3600
+
+
+def log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    config: BenchConfig
+    systems: tuple[SystemSpec, ...]
+    workload_names: tuple[str, ...]
+    work_dir: Path
+    out_dir: Path
+    readme: Path | None
+    source_overrides: dict[str, Path]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.systems) == len(SYSTEMS) and len(self.workload_names) == len(self.config.workloads)
+
+
+def machine_info() -> dict[str, object]:
+    import openvino
+    import sentence_transformers
+    import torch
+    import transformers
+
+    cpu = platform.processor() or "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "openvino": openvino.__version__.split("-")[0],
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def _run_worker(
+    spec: SystemSpec, model: PreparedModel, workloads: list[Workload], plan: RunPlan
+) -> list[Measurement]:
+    """An in-process system in a fresh Python process of its own."""
+    jobs_dir = plan.work_dir / "jobs"
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    job = WorkerJob(
+        system=spec.key,
+        model=model,
+        workloads_path=plan.work_dir / "workloads.json",
+        workload_names=[w.name for w in workloads],
+        outputs_dir=plan.work_dir / "outputs",
+        result_path=jobs_dir / f"{spec.key}-{model.key}.result.json",
+    )
+    job_path = jobs_dir / f"{spec.key}-{model.key}.job.json"
+    job_path.write_text(json.dumps(job.to_json(), indent=1))
+    job.result_path.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TOKENIZERS_PARALLELISM": "true",
+    }
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "benchmark.worker", str(job_path)],
+            cwd=REPO_ROOT,
+            env=env,
+            timeout=WORKER_TIMEOUT_S,
+            check=False,
+        )
+        failure = None if completed.returncode == 0 else f"worker exited with code {completed.returncode}"
+    except subprocess.TimeoutExpired:
+        failure = f"worker timed out after {WORKER_TIMEOUT_S} s"
+    if failure or not job.result_path.is_file():
+        return [
+            Measurement(w.name, spec.key, 1, error=failure or "worker wrote no result") for w in workloads
+        ]
+    return [Measurement.from_json(item) for item in json.loads(job.result_path.read_text())]
+
+
+def _run_server(
+    spec: SystemSpec, model: PreparedModel, workloads: list[Workload], plan: RunPlan
+) -> list[Measurement]:
+    """Start the server on this export, then measure each workload at each concurrency."""
+    config_path = model.repositories[spec.weight_format]
+    log_path = plan.work_dir / "logs" / f"{spec.key}-{model.key}.log"
+    results = []
+    try:
+        with ServerProcess(config_path, [model.served_name], log_path) as server:
+            runner = ServerRunner(spec, model, server.base_url)
+            memory = MemoryProbe(server.pid)
+            for workload in workloads:
+                for concurrency in plan.config.concurrencies:
+                    try:
+                        measurement, output = measure(runner, workload, spec.key, concurrency, memory)
+                        np.save(
+                            output_path(plan.work_dir / "outputs", workload.name, measurement.row_key), output
+                        )
+                    except Exception as exc:
+                        measurement = Measurement(
+                            workload.name,
+                            spec.key,
+                            concurrency,
+                            error=f"{exc.__class__.__name__}: {exc}"[:300],
+                        )
+                    log(f"    {spec.key} x{concurrency} {workload.name}: {_summary(measurement)}")
+                    results.append(measurement)
+            runner.close()
+    except Exception as exc:
+        log(f"    {spec.key}: {exc}")
+        done = {(m.workload, m.concurrency) for m in results}
+        results += [
+            Measurement(w.name, spec.key, c, error=f"{exc.__class__.__name__}: {exc}"[:300])
+            for w in workloads
+            for c in plan.config.concurrencies
+            if (w.name, c) not in done
+        ]
+    return results
+
+
+def _summary(measurement: Measurement) -> str:
+    if measurement.error:
+        return f"FAILED {measurement.error}"
+    return (
+        f"{measurement.requests} requests, {measurement.items_per_s:.1f} items/s, "
+        f"p50 {measurement.latency_percentile(50):.1f} ms, peak {measurement.peak_rss_mb} MB"
+    )
+
+
+def run(plan: RunPlan) -> int:
+    """The whole benchmark; returns the exit code (non-zero when a system failed)."""
+    started = time.monotonic()
+    config = plan.config
+    plan.work_dir.mkdir(parents=True, exist_ok=True)
+    (plan.work_dir / "outputs").mkdir(exist_ok=True)
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()
+    log(f"benchmark '{config.name}' on {machine['cpu']} ({machine['cores']} cores); work dir {plan.work_dir}")
+
+    specs = [s for s in config.workloads if s.name in plan.workload_names]
+    needed_models = tuple(choice for choice in config.models if any(s.model_key == choice.key for s in specs))
+    # fp32 always: the HF embedder runner reads the pooling the export recorded from it.
+    formats = tuple(
+        f
+        for f in WEIGHT_FORMATS
+        if f == "fp32"
+        or any(s.weight_format == f and s.kind in (Kind.SERVER, Kind.BARE_OPENVINO) for s in plan.systems)
+    )
+    models = prepare_models(needed_models, formats, plan.work_dir, plan.source_overrides, log)
+
+    from transformers import AutoTokenizer
+
+    workloads = []
+    for spec in specs:
+        tokenizer = AutoTokenizer.from_pretrained(models[spec.model_key].source)
+        workloads.append(generate(spec, tokenizer))
+        log(f"workload {spec.name}: {spec.title}: {workloads[-1].tokens} tokens per request")
+    save(workloads, plan.work_dir / "workloads.json")
+
+    measurements: list[Measurement] = []
+    for system in plan.systems:
+        for model in models.values():
+            chosen = [w for w in workloads if w.spec.model_key == model.key]
+            if not chosen:
+                continue
+            log(f"system {system.label} on {model.key} ({', '.join(w.name for w in chosen)})")
+            runner = _run_worker if system.in_process else _run_server
+            measurements += runner(system, model, chosen, plan)
+
+    rows = report.build_rows(workloads, measurements, plan.work_dir / "outputs")
+    checks = report.check_targets(config, rows)
+    machine["duration_min"] = round((time.monotonic() - started) / 60, 1)
+    model_labels = {key: model.label for key, model in models.items()}
+    block = report.markdown(config, workloads, rows, checks, machine, model_labels)
+    report.write_json(plan.out_dir / "results.json", config, workloads, rows, checks, machine, model_labels)
+    report.chart(plan.out_dir / "chart.png", workloads, rows, machine)
+    (plan.out_dir / "results.md").write_text(block + "\n", encoding="utf-8")
+    if plan.readme is not None:
+        report.update_readme(plan.readme, block)
+    click.echo(block)
+    written = [plan.out_dir / "results.json", plan.out_dir / "chart.png", plan.out_dir / "results.md"]
+    log("wrote " + ", ".join(str(p) for p in written) + (f", table in {plan.readme}" if plan.readme else ""))
+    failed = [row for row in rows if row.error]
+    if failed:
+        log(
+            f"{len(failed)} measurement(s) failed: "
+            + "; ".join(f"{r.workload} {r.system}: {r.error}" for r in failed)
+        )
+    return 1 if failed else 0
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--tiny", is_flag=True, help="Tiny models and few items: proves the harness end to end in minutes."
+)
+@click.option(
+    "--systems",
+    help=f"Comma-separated subset of: {', '.join(s.key for s in SYSTEMS)} "
+    f"({REFERENCE_SYSTEM} is always run: it is the reference).",
+)
+@click.option("--workloads", "workload_names", help="Comma-separated subset of the workloads (R1, R2, E1).")
+@click.option(
+    "--work_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Exports, server logs, raw outputs (default benchmark/work/<config>).",
+)
+@click.option(
+    "--out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where results.json, results.md and chart.png go (default: benchmark/ for a complete full "
+    "run, else the work dir).",
+)
+@click.option(
+    "--readme",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="README whose table to regenerate (default: README.md for a complete full run, else none).",
+)
+@click.option(
+    "--reranker_source",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Use this Hugging Face folder as the reranker instead of building it.",
+)
+@click.option(
+    "--embedder_source",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Use this Hugging Face folder as the embedder instead of all-MiniLM-L6-v2.",
+)
+def main(
+    tiny: bool,
+    systems: str | None,
+    workload_names: str | None,
+    work_dir: Path | None,
+    out_dir: Path | None,
+    readme: Path | None,
+    reranker_source: Path | None,
+    embedder_source: Path | None,
+) -> None:
+    """Measure HF, sentence-transformers, our server and the bare OpenVINO model on the same workloads."""
+    config = CONFIGS["tiny" if tiny else "full"]
+    chosen_systems = tuple(SYSTEMS)
+    if systems:
+        keys = {key.strip() for key in systems.split(",")} | {REFERENCE_SYSTEM}
+        unknown = keys - {s.key for s in SYSTEMS}
+        if unknown:
+            raise click.BadParameter(
+                f"unknown system(s): {', '.join(sorted(unknown))}", param_hint="--systems"
+            )
+        chosen_systems = tuple(s for s in SYSTEMS if s.key in keys)
+    names = tuple(s.name for s in config.workloads)
+    if workload_names:
+        wanted = tuple(name.strip() for name in workload_names.split(","))
+        unknown = set(wanted) - set(names)
+        if unknown:
+            raise click.BadParameter(
+                f"unknown workload(s): {', '.join(sorted(unknown))}", param_hint="--workloads"
+            )
+        names = tuple(n for n in names if n in wanted)
+    overrides = {
+        key: path for key, path in (("reranker", reranker_source), ("embedder", embedder_source)) if path
+    }
+    plan = RunPlan(
+        config,
+        chosen_systems,
+        names,
+        work_dir or BENCH_DIR / "work" / config.name,
+        BENCH_DIR,
+        None,
+        overrides,
+    )
+    official = plan.complete and config.name == "full" and not overrides
+    plan = RunPlan(
+        config,
+        chosen_systems,
+        names,
+        plan.work_dir,
+        out_dir or (BENCH_DIR if official else plan.work_dir),
+        readme or (REPO_ROOT / "README.md" if official else None),
+        overrides,
+    )
+    sys.exit(run(plan))

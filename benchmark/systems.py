@@ -1,0 +1,229 @@
+"""The systems under test: one runner interface, one entry per system in SYSTEMS.
+
+A runner loads one prepared model and answers one request of a workload: scores in document order
+(rerank) or embeddings in input order. In-process runners (Hugging Face, sentence-transformers,
+bare OpenVINO) run inside a worker process of their own, so their memory figure is theirs alone;
+the server runner is an HTTP client of a server process the harness starts.
+
+To add a system (a TEI-style route, a server with cross-request batching, ...): write a Runner and
+add a SystemSpec to SYSTEMS.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from benchmark.models import PreparedModel
+from benchmark.workloads import Workload
+from serving.repository.layout import Pooling, Task
+
+# How "a plain user" batches in the Hugging Face and sentence-transformers runners.
+USER_BATCH_SIZE = 32
+
+
+class Kind(str, Enum):
+    HF = "hf"
+    SENTENCE_TRANSFORMERS = "sentence-transformers"
+    SERVER = "server"
+    BARE_OPENVINO = "bare-openvino"
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    key: str
+    label: str
+    kind: Kind
+    weight_format: str = "fp32"  # the export served or compiled (server, bare OpenVINO)
+    backend: str | None = None  # sentence-transformers backend
+    concurrent: bool = False  # measured at every concurrency of the config (HTTP servers); else at 1
+
+    @property
+    def in_process(self) -> bool:
+        return self.kind is not Kind.SERVER
+
+
+SYSTEMS: tuple[SystemSpec, ...] = (
+    SystemSpec("hf-fp32", "HF transformers fp32", Kind.HF),
+    SystemSpec("st-torch", "sentence-transformers torch", Kind.SENTENCE_TRANSFORMERS, backend="torch"),
+    SystemSpec(
+        "st-openvino", "sentence-transformers openvino", Kind.SENTENCE_TRANSFORMERS, backend="openvino"
+    ),
+    SystemSpec("server-fp32", "server fp32", Kind.SERVER, "fp32", concurrent=True),
+    SystemSpec("server-fp16", "server fp16", Kind.SERVER, "fp16", concurrent=True),
+    SystemSpec("server-int8", "server int8", Kind.SERVER, "int8", concurrent=True),
+    SystemSpec("ov-fp32", "bare OpenVINO fp32", Kind.BARE_OPENVINO, "fp32"),
+    SystemSpec("ov-fp16", "bare OpenVINO fp16", Kind.BARE_OPENVINO, "fp16"),
+    SystemSpec("ov-int8", "bare OpenVINO int8", Kind.BARE_OPENVINO, "int8"),
+)
+REFERENCE_SYSTEM = "hf-fp32"
+SYSTEMS_BY_KEY = {spec.key: spec for spec in SYSTEMS}
+
+
+class Runner(ABC):
+    """One system with one model loaded."""
+
+    def __init__(self, spec: SystemSpec, model: PreparedModel) -> None:
+        self.spec = spec
+        self.model = model
+
+    @abstractmethod
+    def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
+        """Relevance scores (sigmoid of the logit), in document order."""
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings [n, dim], in input order."""
+
+    def __call__(self, workload: Workload) -> np.ndarray:
+        if workload.spec.task is Task.RERANK:
+            assert workload.query is not None
+            return self.rerank(workload.query, workload.texts)
+        return self.embed(workload.texts)
+
+    def close(self) -> None:  # noqa: B027 (most runners hold nothing to release)
+        """Release what the runner holds."""
+
+
+def _batches(items: Sequence[object], size: int) -> list[Sequence[object]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+class HFTransformersRunner(Runner):
+    """What compare_results.py compares with: transformers in fp32, batches of 32 in the order given."""
+
+    def __init__(self, spec: SystemSpec, model: PreparedModel) -> None:
+        super().__init__(spec, model)
+        import torch
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(model.source)
+        if model.task is Task.RERANK:
+            self.network = AutoModelForSequenceClassification.from_pretrained(model.source).eval()
+        else:
+            self.network = AutoModel.from_pretrained(model.source).eval()
+            # The pooling the model prescribes (sentence-transformers config), read like export does.
+            from export_models.compare_results import read_exported_model
+
+            exported = read_exported_model(model.repositories["fp32"], model.served_name)
+            self.pooling = exported.embeddings_options.pooling
+            self.normalize = exported.embeddings_options.normalize_embeddings
+        self.max_length = min(self.tokenizer.model_max_length, 512)
+
+    def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        scores = []
+        with torch.inference_mode():
+            for batch in _batches(documents, USER_BATCH_SIZE):
+                encoded = self.tokenizer(
+                    [query] * len(batch),
+                    list(batch),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                scores.append(torch.sigmoid(self.network(**encoded).logits[:, 0]).numpy())
+        return np.concatenate(scores)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        vectors = []
+        with torch.inference_mode():
+            for batch in _batches(texts, USER_BATCH_SIZE):
+                encoded = self.tokenizer(
+                    list(batch),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                hidden = self.network(**encoded).last_hidden_state
+                mask = encoded["attention_mask"]
+                if self.pooling is Pooling.CLS:
+                    pooled = hidden[:, 0]
+                elif self.pooling is Pooling.MEAN:
+                    weights = mask.unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                else:
+                    pooled = hidden[torch.arange(hidden.shape[0]), mask.sum(1) - 1]
+                if self.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                vectors.append(pooled.numpy())
+        return np.concatenate(vectors)
+
+
+class SentenceTransformersRunner(Runner):
+    """CrossEncoder / SentenceTransformer with backend torch or openvino (optimum-intel exports on load)."""
+
+    def __init__(self, spec: SystemSpec, model: PreparedModel) -> None:
+        super().__init__(spec, model)
+        backend = spec.backend or "torch"
+        if model.task is Task.RERANK:
+            from sentence_transformers import CrossEncoder
+
+            self.encoder = CrossEncoder(str(model.source), device="cpu", backend=backend)
+        else:
+            from sentence_transformers import SentenceTransformer
+
+            self.encoder = SentenceTransformer(str(model.source), device="cpu", backend=backend)
+
+    def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
+        pairs = [(query, document) for document in documents]
+        return np.asarray(self.encoder.predict(pairs, batch_size=USER_BATCH_SIZE, show_progress_bar=False))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(
+            self.encoder.encode(list(texts), batch_size=USER_BATCH_SIZE, show_progress_bar=False)
+        )
+
+
+class ServerRunner(Runner):
+    """Our server over HTTP (a server process started by the harness); one HTTP client per thread."""
+
+    def __init__(self, spec: SystemSpec, model: PreparedModel, base_url: str) -> None:
+        super().__init__(spec, model)
+        self.base_url = base_url
+        self._local = threading.local()
+        self._clients: list[object] = []
+        self._lock = threading.Lock()
+
+    def _client(self):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            from export_models.compare_results import ServerClient
+
+            client = ServerClient(self.base_url)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
+        return self._client().rerank(self.model.served_name, query, documents).values
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._client().embed(self.model.served_name, texts).values
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()  # type: ignore[attr-defined]
+
+
+def make_in_process_runner(spec: SystemSpec, model: PreparedModel) -> Runner:
+    """The runner of an in-process system (called inside its worker process)."""
+    factories: dict[Kind, Callable[[SystemSpec, PreparedModel], Runner]] = {
+        Kind.HF: HFTransformersRunner,
+        Kind.SENTENCE_TRANSFORMERS: SentenceTransformersRunner,
+    }
+    if spec.kind is Kind.BARE_OPENVINO:
+        from benchmark.bare_openvino import BareOpenVINORunner
+
+        return BareOpenVINORunner(spec, model)
+    return factories[spec.kind](spec, model)
