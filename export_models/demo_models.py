@@ -103,6 +103,7 @@ def _log(message: str) -> None:
 
 # --- (b) the MiniLM cross-encoder ---------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class FineTuneSettings:
     seed: int = 0
@@ -138,20 +139,26 @@ def build_cross_encoder(out_dir: Path, settings: FineTuneSettings | None = None)
     steps_per_epoch = (len(pairs) + settings.batch_size - 1) // settings.batch_size
     total_steps = steps_per_epoch * settings.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: max(0.0, 1.0 - step / total_steps)  # linear decay
+        optimizer,
+        lambda step: max(0.0, 1.0 - step / total_steps),  # linear decay
     )
     started = time.monotonic()
     model.train()
     last_loss = float("nan")
-    with click.progressbar(length=total_steps, label="fine-tuning the demo cross-encoder",
-                           file=sys.stderr) as bar:
+    with click.progressbar(
+        length=total_steps, label="fine-tuning the demo cross-encoder", file=sys.stderr
+    ) as bar:
         for _ in range(settings.epochs):
             order = torch.randperm(len(pairs), generator=generator).tolist()
             for start in range(0, len(order), settings.batch_size):
-                batch = [pairs[i] for i in order[start:start + settings.batch_size]]
+                batch = [pairs[i] for i in order[start : start + settings.batch_size]]
                 inputs = tokenizer(
-                    [p.query for p in batch], [p.document for p in batch], padding=True,
-                    truncation="only_second", max_length=settings.max_length, return_tensors="pt",
+                    [p.query for p in batch],
+                    [p.document for p in batch],
+                    padding=True,
+                    truncation="only_second",
+                    max_length=settings.max_length,
+                    return_tensors="pt",
                 )
                 labels = torch.tensor([1.0 if p.relevant else 0.0 for p in batch])
                 logits = model(**inputs).logits.squeeze(-1)
@@ -168,10 +175,15 @@ def build_cross_encoder(out_dir: Path, settings: FineTuneSettings | None = None)
     model.config.label2id = {"relevance": 0}
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    figures = {"fine_tune_seconds": round(seconds, 1), "final_loss": round(last_loss, 4),
-               "steps": total_steps, "train_pairs": len(pairs)}
-    (out_dir / "ovtext_fixture.json").write_text(json.dumps(
-        {"recipe": CROSS_ENCODER_ENTRY, "backbone": str(backbone), **figures}, indent=2))
+    figures = {
+        "fine_tune_seconds": round(seconds, 1),
+        "final_loss": round(last_loss, 4),
+        "steps": total_steps,
+        "train_pairs": len(pairs),
+    }
+    (out_dir / "ovtext_fixture.json").write_text(
+        json.dumps({"recipe": CROSS_ENCODER_ENTRY, "backbone": str(backbone), **figures}, indent=2)
+    )
     return figures
 
 
@@ -181,6 +193,7 @@ def cross_encoder_source(cache_dir: Path | None = None) -> Path:
 
 
 # --- (c) the tiny XLM-R reranker and its Unigram tokenizer ---------------------------------
+
 
 def train_xlmr_tokenizer(vocab_size: int, model_max_length: int, seed: int = 0) -> PreTrainedTokenizerBase:
     """A Unigram tokenizer trained on the synthetic multilingual corpus, framed like XLM-R.
@@ -196,8 +209,11 @@ def train_xlmr_tokenizer(vocab_size: int, model_max_length: int, seed: int = 0) 
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size, special_tokens=list(XLMR_SPECIAL_TOKENS), unk_token="<unk>",
-        max_piece_length=8, show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=list(XLMR_SPECIAL_TOKENS),
+        unk_token="<unk>",
+        max_piece_length=8,
+        show_progress=False,
     )
     tokenizer.train_from_iterator(synthetic_data.multilingual_corpus(seed=seed), trainer)
     bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
@@ -209,15 +225,24 @@ def train_xlmr_tokenizer(vocab_size: int, model_max_length: int, seed: int = 0) 
     # PreTrainedTokenizerFast (not XLMRobertaTokenizer): transformers 5 rebuilds an
     # XLMRobertaTokenizer's normalizer on load, which would drop the trained NFKC pipeline.
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, model_max_length=model_max_length,
-        bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+        tokenizer_object=tokenizer,
+        model_max_length=model_max_length,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
     )
 
 
 # Tiny XLM-R: 130 positions = 128 tokens + XLM-R's position offset of padding_idx + 1 = 2.
 TINY_XLMR_SHAPE = {
-    "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "hidden_size": 64,
+    "num_attention_heads": 2,
+    "intermediate_size": 128,
     "max_position_embeddings": 130,
 }
 TINY_XLMR_VOCAB = 1000
@@ -228,8 +253,14 @@ def xlmr_reranker_config(vocab_size: int, **shape: int) -> XLMRobertaConfig:
     from transformers import XLMRobertaConfig
 
     return XLMRobertaConfig(
-        vocab_size=vocab_size, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2,
-        num_labels=1, architectures=["XLMRobertaForSequenceClassification"], **shape,
+        vocab_size=vocab_size,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        num_labels=1,
+        architectures=["XLMRobertaForSequenceClassification"],
+        **shape,
     )
 
 
@@ -258,10 +289,20 @@ def xlmr_reranker_source(cache_dir: Path | None = None) -> Path:
 
 BgeSize = Literal["base", "large"]
 BGE_RERANKER_SHAPES: dict[str, dict[str, int]] = {
-    "base": {"num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,
-             "intermediate_size": 3072, "max_position_embeddings": 514},
-    "large": {"num_hidden_layers": 24, "hidden_size": 1024, "num_attention_heads": 16,
-              "intermediate_size": 4096, "max_position_embeddings": 514},
+    "base": {
+        "num_hidden_layers": 12,
+        "hidden_size": 768,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "max_position_embeddings": 514,
+    },
+    "large": {
+        "num_hidden_layers": 24,
+        "hidden_size": 1024,
+        "num_attention_heads": 16,
+        "intermediate_size": 4096,
+        "max_position_embeddings": 514,
+    },
 }
 BGE_VOCAB_SIZE = 250002
 # The Unigram tokenizer only covers the synthetic corpus; ids above its size are simply unused.
@@ -285,8 +326,9 @@ def build_bge_reranker_shaped(size: BgeSize, out_dir: Path, seed: int = 0) -> No
     model = XLMRobertaForSequenceClassification(config).eval()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    (out_dir / "ovtext_fixture.json").write_text(json.dumps(
-        {"recipe": f"bge-reranker-{size}-shaped-v1", "seed": seed, "weights": "random"}))
+    (out_dir / "ovtext_fixture.json").write_text(
+        json.dumps({"recipe": f"bge-reranker-{size}-shaped-v1", "seed": seed, "weights": "random"})
+    )
 
 
 def bge_reranker_shaped_source(size: BgeSize, cache_dir: Path | None = None) -> Path:
@@ -300,13 +342,27 @@ def bge_reranker_shaped_source(size: BgeSize, cache_dir: Path | None = None) -> 
 
 # --- `make models` ------------------------------------------------------------------------
 
+
 @click.command()
-@click.option("--model_repository_path", default="models", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Repository folder to write.")
-@click.option("--weight-format", "weight_format", type=click.Choice(["fp32", "fp16", "int8"]),
-              default="int8", show_default=True)
-@click.option("--overwrite_models", is_flag=True,
-              help="Re-export models that already have a servable version (as version 1).")
+@click.option(
+    "--model_repository_path",
+    default="models",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Repository folder to write.",
+)
+@click.option(
+    "--weight-format",
+    "weight_format",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="int8",
+    show_default=True,
+)
+@click.option(
+    "--overwrite_models",
+    is_flag=True,
+    help="Re-export models that already have a servable version (as version 1).",
+)
 def main(model_repository_path: Path, weight_format: str, overwrite_models: bool) -> None:
     """Export the demo embedder (all-MiniLM-L6-v2) and the demo cross-encoder into a repository."""
     from export_models.cli import run_cli_export
@@ -324,9 +380,13 @@ def main(model_repository_path: Path, weight_format: str, overwrite_models: bool
             _log(f"{model_name}: already exported in {model_dir}, skipping (--overwrite_models re-exports)")
             continue
         request = ExportRequest(
-            task=task, source_model=str(source()), model_name=model_name, weight_format=weight_format,
+            task=task,
+            source_model=str(source()),
+            model_name=model_name,
+            weight_format=weight_format,
             model_repository_path=model_repository_path,
-            version=1 if overwrite_models else None, overwrite_models=overwrite_models,
+            version=1 if overwrite_models else None,
+            overwrite_models=overwrite_models,
         )
         run_cli_export(request)
 

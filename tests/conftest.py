@@ -43,15 +43,27 @@ def xlmr_reranker_source() -> Path:
     return demo_models.xlmr_reranker_source()
 
 
-def export_command(task: str, source: Path | str, repo: Path, *extra_args: str,
-                   model_name: str | None = None, weight_format: str = "fp32") -> list[str]:
+def export_command(
+    task: str,
+    source: Path | str,
+    repo: Path,
+    *extra_args: str,
+    model_name: str | None = None,
+    weight_format: str = "fp32",
+) -> list[str]:
     """The export_model.py command line the run_export fixture runs."""
     command = [
-        sys.executable, str(EXPORT_SCRIPT), task,
-        "--source_model", str(source),
-        "--weight-format", weight_format,
-        "--config_file_path", str(Path(repo) / "config.json"),
-        "--model_repository_path", str(repo),
+        sys.executable,
+        str(EXPORT_SCRIPT),
+        task,
+        "--source_model",
+        str(source),
+        "--weight-format",
+        weight_format,
+        "--config_file_path",
+        str(Path(repo) / "config.json"),
+        "--model_repository_path",
+        str(repo),
     ]
     if model_name is not None:
         command += ["--model_name", model_name]
@@ -62,10 +74,17 @@ def export_command(task: str, source: Path | str, repo: Path, *extra_args: str,
 def run_export() -> RunExport:
     """Run `python export_models/export_model.py <task> ...` from the repo root, offline."""
 
-    def run(task: str, source: Path | str, repo: Path, *extra_args: str,
-            model_name: str | None = None, weight_format: str = "fp32") -> subprocess.CompletedProcess:
-        command = export_command(task, source, repo, *extra_args,
-                                 model_name=model_name, weight_format=weight_format)
+    def run(
+        task: str,
+        source: Path | str,
+        repo: Path,
+        *extra_args: str,
+        model_name: str | None = None,
+        weight_format: str = "fp32",
+    ) -> subprocess.CompletedProcess:
+        command = export_command(
+            task, source, repo, *extra_args, model_name=model_name, weight_format=weight_format
+        )
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 

@@ -21,14 +21,16 @@ def test_cross_encoder_ranks_relevant_above_unrelated_on_heldout_subjects(cross_
     train_queries = {p.query for p in synthetic_data.rerank_pairs("train")}
     assert not train_queries & {p.query for p in pairs}
     with torch.no_grad():
-        inputs = tokenizer([p.query for p in pairs], [p.document for p in pairs], padding=True,
-                           return_tensors="pt")
+        inputs = tokenizer(
+            [p.query for p in pairs], [p.document for p in pairs], padding=True, return_tensors="pt"
+        )
         logits = model(**inputs).logits[:, 0].tolist()
     by_query: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for pair, logit in zip(pairs, logits, strict=True):
         by_query[pair.query][0 if pair.relevant else 1].append(logit)
-    comparisons = [(pos, neg) for relevant, unrelated in by_query.values()
-                   for pos in relevant for neg in unrelated]
+    comparisons = [
+        (pos, neg) for relevant, unrelated in by_query.values() for pos in relevant for neg in unrelated
+    ]
     accuracy = sum(pos > neg for pos, neg in comparisons) / len(comparisons)
     assert len(comparisons) > 300
     assert accuracy >= 0.95, f"pairwise accuracy on held-out pairs {accuracy:.3f}"
@@ -41,7 +43,9 @@ def test_heldout_and_train_subjects_are_disjoint() -> None:
     assert len(train | heldout) == len(synthetic_data.SUBJECTS)
 
 
-def test_xlmr_fixture_is_an_xlmr_reranker_with_a_unigram_metaspace_tokenizer(xlmr_reranker_source: Path) -> None:
+def test_xlmr_fixture_is_an_xlmr_reranker_with_a_unigram_metaspace_tokenizer(
+    xlmr_reranker_source: Path,
+) -> None:
     config = AutoConfig.from_pretrained(xlmr_reranker_source)
     assert config.architectures == ["XLMRobertaForSequenceClassification"]
     assert config.num_labels == 1 and config.pad_token_id == 1

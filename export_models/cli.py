@@ -1,0 +1,209 @@
+"""`ovtext-export rerank|embeddings ...` (also `python export_models/export_model.py ...`).
+
+Option names are those of OpenVINO Model Server's export_model.py, so users' commands carry over.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from export_models.errors import ExportError
+from export_models.pipeline import WEIGHT_FORMATS, ExportRequest, ExportResult, run_export
+from serving.repository.layout import Pooling, Task
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ClickProgress:
+    """Step messages on stderr; an elapsed-time counter during long steps."""
+
+    def __init__(self) -> None:
+        self._interactive = sys.stderr.isatty()
+        self._last_report = 0.0
+
+    def step_started(self, index: int, total: int, title: str) -> None:
+        self._last_report = 0.0
+        click.echo(f"[{index}/{total}] {title}", err=True)
+
+    def step_finished(self, index: int, total: int, title: str, seconds: float) -> None:
+        if self._interactive and self._last_report:
+            click.echo("\r\033[K", nl=False, err=True)
+        if seconds >= 1.0:
+            click.echo(f"      done in {seconds:.1f} s", err=True)
+
+    def note(self, message: str) -> None:
+        click.echo(f"      {message}", err=True)
+
+    def waiting(self, seconds: float) -> None:
+        if self._interactive:
+            click.echo(f"\r      {seconds:.0f} s", nl=False, err=True)
+            self._last_report = seconds
+        elif seconds - self._last_report >= 30:
+            click.echo(f"      still working ({seconds:.0f} s)", err=True)
+            self._last_report = seconds
+
+
+def run_cli_export(request: ExportRequest) -> ExportResult:
+    """Run an export with progress on stderr; expected failures become one-line click errors."""
+    try:
+        result = run_export(request, ClickProgress())
+    except ExportError as error:
+        raise click.ClickException(error.one_line()) from None
+    click.echo(
+        f"Exported {result.model_name} version {result.version} to {result.model_dir} "
+        f"({result.model_bin_bytes / 2**20:.1f} MiB, {result.seconds:.1f} s); {result.config_path} updated",
+        err=True,
+    )
+    return result
+
+
+def common_options(command: F) -> F:
+    """Options shared by rerank and embeddings (applied bottom-up, so listed in reverse)."""
+    options = [
+        click.option("--source_model", required=True, help="Hugging Face hub id or local model folder."),
+        click.option(
+            "--model_name",
+            default=None,
+            help="Name the model is served under (may contain '/'). Default: the hub id, "
+            "or a local folder's name.",
+        ),
+        click.option(
+            "--weight-format",
+            "--weight_format",
+            "weight_format",
+            type=click.Choice(WEIGHT_FORMATS),
+            default="int8",
+            show_default=True,
+            help="int8: weight-only int8 through NNCF; fp16: fp16 weights; fp32: exact.",
+        ),
+        click.option(
+            "--model_repository_path",
+            default="models",
+            show_default=True,
+            type=click.Path(path_type=Path),
+            help="Folder of the model repository.",
+        ),
+        click.option(
+            "--config_file_path",
+            default=None,
+            type=click.Path(path_type=Path),
+            help="config.json to update. Default: <model_repository_path>/config.json.",
+        ),
+        click.option(
+            "--target_device",
+            default="CPU",
+            show_default=True,
+            help="OpenVINO device of the model: CPU, GPU, GPU.1, AUTO, HETERO:GPU,CPU, ...",
+        ),
+        click.option(
+            "--num_streams",
+            default=1,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="NUM_STREAMS of the model's plugin_config.",
+        ),
+        click.option(
+            "--version",
+            "version",
+            default=None,
+            type=click.IntRange(min=1),
+            help="Version to write. Default: 1 for a new model, else the next free number.",
+        ),
+        click.option(
+            "--overwrite_models",
+            is_flag=True,
+            help="Allow replacing an existing version (without --version: the latest one).",
+        ),
+        click.option(
+            "--extra_quantization_params",
+            default="",
+            help='Extra optimum-cli arguments, e.g. "--sym --group-size -1".',
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Export Hugging Face rerankers and embedders to OpenVINO IR and write a model repository."""
+
+
+@main.command()
+@common_options
+@click.option(
+    "--max_doc_length",
+    default=16000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Documents are cut to this many tokens before chunking.",
+)
+@click.option(
+    "--max_allowed_chunks",
+    default=10000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most chunks one request may produce (more is an error).",
+)
+def rerank(**options: Any) -> None:
+    """Export a cross-encoder (a one-label *ForSequenceClassification model)."""
+    run_cli_export(
+        ExportRequest(
+            task=Task.RERANK,
+            **_common(options),
+            max_doc_length=options["max_doc_length"],
+            max_allowed_chunks=options["max_allowed_chunks"],
+        )
+    )
+
+
+@main.command()
+@common_options
+@click.option(
+    "--pooling",
+    type=click.Choice([p.value for p in Pooling], case_sensitive=False),
+    default=None,
+    help="CLS, MEAN or LAST. Default: the model's sentence-transformers pooling, else CLS.",
+)
+@click.option("--skip_normalize", is_flag=True, help="Do not L2-normalize the embeddings.")
+@click.option(
+    "--truncate", is_flag=True, help="Cut inputs longer than the model's limit instead of rejecting them."
+)
+def embeddings(**options: Any) -> None:
+    """Export a text embedder."""
+    pooling = Pooling(options["pooling"].upper()) if options["pooling"] else None
+    run_cli_export(
+        ExportRequest(
+            task=Task.EMBEDDINGS,
+            **_common(options),
+            pooling=pooling,
+            normalize=not options["skip_normalize"],
+            truncate=options["truncate"],
+        )
+    )
+
+
+def _common(options: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "source_model",
+        "model_name",
+        "weight_format",
+        "model_repository_path",
+        "config_file_path",
+        "target_device",
+        "num_streams",
+        "version",
+        "overwrite_models",
+        "extra_quantization_params",
+    )
+    return {key: options[key] for key in keys}
+
+
+if __name__ == "__main__":
+    main()

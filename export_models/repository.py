@@ -1,0 +1,373 @@
+"""Writing the model repository: versions, staging, templates, config.json, the final move.
+
+Everything an export produces is first written into a staging folder inside the repository
+(same filesystem), then renamed into place at the very end; config.json is rewritten
+atomically (temp file + os.replace) as the last act. A failed export leaves the repository
+as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jinja2
+
+from export_models.errors import (
+    InvalidOptionError,
+    InvalidRepositoryConfigError,
+    RepositoryNotWritableError,
+    VersionExistsError,
+)
+from serving.repository.layout import (
+    GRAPH_FILE,
+    MODEL_BIN,
+    MODEL_XML,
+    SUBCONFIG_FILE,
+    TOKENIZER_DIR,
+    Task,
+    model_servable_name,
+    tokenizer_servable_name,
+)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+GRAPH_TEMPLATE = "graph.pbtxt.j2"
+SUBCONFIG_TEMPLATE = "subconfig.json.j2"
+STAGING_PREFIX = ".ovtext-export-"
+
+# Names of the graph node and its side packet, as in OpenVINO Model Server's graphs.
+_NODE_NAMES = {Task.RERANK: "RerankExecutor", Task.EMBEDDINGS: "EmbeddingsExecutor"}
+_SIDE_PACKETS = {
+    Task.RERANK: "RERANK_NODE_RESOURCES:rerank_servable",
+    Task.EMBEDDINGS: "EMBEDDINGS_NODE_RESOURCES:embeddings_servable",
+}
+
+
+# --- versions ----------------------------------------------------------------------------
+
+
+def version_folders(folder: Path) -> set[int]:
+    """Numeric sub-folder names of folder (the versions present, servable or not)."""
+    if not folder.is_dir():
+        return set()
+    return {
+        int(entry.name)
+        for entry in folder.iterdir()
+        if entry.is_dir() and entry.name.isdigit() and int(entry.name) > 0
+    }
+
+
+def _holds_ir(folder: Path) -> bool:
+    return (folder / MODEL_XML).is_file() and (folder / MODEL_BIN).is_file()
+
+
+def servable_versions(model_dir: Path, task: Task) -> list[int]:
+    """Versions v with both tokenizer/v and <task>/v holding model.xml + model.bin."""
+    candidates = version_folders(model_dir / task.model_dir) & version_folders(model_dir / TOKENIZER_DIR)
+    return sorted(
+        v
+        for v in candidates
+        if _holds_ir(model_dir / task.model_dir / str(v)) and _holds_ir(model_dir / TOKENIZER_DIR / str(v))
+    )
+
+
+def choose_version(
+    model_dir: Path, task: Task, model_name: str, requested: int | None, overwrite: bool
+) -> tuple[int, bool]:
+    """(version to write, whether it replaces an existing one).
+
+    Default: 1 for a new model, else the next number after the highest present; with
+    --overwrite_models and no --version, the highest present version is replaced.
+    """
+    taken = version_folders(model_dir / task.model_dir) | version_folders(model_dir / TOKENIZER_DIR)
+    if requested is None:
+        if overwrite and taken:
+            return max(taken), True
+        return (max(taken) + 1 if taken else 1), False
+    if requested in taken:
+        if not overwrite:
+            raise VersionExistsError(
+                f"version {requested} of {model_name} already exists in {model_dir}: pass --overwrite_models "
+                "to replace it, or leave out --version to add the next one"
+            )
+        return requested, True
+    return requested, False
+
+
+def validate_model_name(model_name: str) -> None:
+    """A model name is a relative path of plain parts (it may contain '/', e.g. BAAI/bge-reranker-large)."""
+    parts = PurePosixPath(model_name).parts
+    if (
+        not model_name.strip()
+        or model_name.startswith("/")
+        or "\\" in model_name
+        or any(part in (".", "..") or part.startswith(".") for part in parts)
+        or any(ch in model_name for ch in "\n\r\t\"'")
+    ):
+        raise InvalidOptionError(
+            f"--model_name {model_name!r} cannot name a folder in the repository: use parts like org/name "
+            "without '..', quotes or a leading '/' or '.'"
+        )
+
+
+# --- plan and staging --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepositoryPlan:
+    """Where one export goes, decided before any slow step runs."""
+
+    repository: Path
+    config_path: Path
+    model_name: str
+    task: Task
+    version: int
+    replaces_version: bool
+    staging: Path  # temporary folder inside the repository
+
+    @property
+    def model_dir(self) -> Path:
+        return self.repository / self.model_name
+
+    @property
+    def staged_model_dir(self) -> Path:
+        return self.staging / "model"
+
+    @property
+    def staged_model_version(self) -> Path:
+        return self.staged_model_dir / self.task.model_dir / str(self.version)
+
+    @property
+    def staged_tokenizer_version(self) -> Path:
+        return self.staged_model_dir / TOKENIZER_DIR / str(self.version)
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for intermediate files (optimum's output)."""
+        return self.staging / "work"
+
+
+def read_repository_config(config_path: Path) -> dict[str, Any] | None:
+    """The existing config.json (None when missing), checked to be a repository config."""
+    if not config_path.exists():
+        return None
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidRepositoryConfigError(f"cannot read {config_path}: {error}") from error
+    except json.JSONDecodeError as error:
+        raise InvalidRepositoryConfigError(
+            f"{config_path} is not valid JSON ({error}): fix or remove it"
+        ) from error
+    if not isinstance(config, dict) or not isinstance(config.get("mediapipe_config_list", []), list):
+        raise InvalidRepositoryConfigError(
+            f"{config_path} is not a repository config (an object whose mediapipe_config_list is a list)"
+        )
+    return config
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RepositoryNotWritableError(
+            f"cannot create {what} {folder}: {error.strerror or error}"
+        ) from error
+    if not folder.is_dir():
+        raise RepositoryNotWritableError(f"{what} {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RepositoryNotWritableError(f"{what} {folder} is not writable")
+
+
+def plan_export(
+    repository: Path,
+    config_path: Path,
+    model_name: str,
+    task: Task,
+    requested_version: int | None,
+    overwrite: bool,
+) -> RepositoryPlan:
+    """Check the repository can take the export and create the staging folder."""
+    validate_model_name(model_name)
+    repository = repository.absolute()
+    config_path = config_path.absolute()
+    if config_path.is_dir():
+        raise InvalidRepositoryConfigError(f"--config_file_path {config_path} is a folder, not a file")
+    read_repository_config(config_path)
+    _check_writable_folder(repository, "model repository")
+    _check_writable_folder(config_path.parent, "folder of config.json")
+    model_dir = repository / model_name
+    if model_dir.exists() and not model_dir.is_dir():
+        raise RepositoryNotWritableError(f"{model_dir} exists and is not a folder")
+    if model_dir.is_dir() and not os.access(model_dir, os.W_OK | os.X_OK):
+        raise RepositoryNotWritableError(f"model folder {model_dir} is not writable")
+    version, replaces = choose_version(model_dir, task, model_name, requested_version, overwrite)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=repository))
+    except OSError as error:
+        raise RepositoryNotWritableError(
+            f"cannot write to the model repository {repository}: {error.strerror or error}"
+        ) from error
+    return RepositoryPlan(
+        repository=repository,
+        config_path=config_path,
+        model_name=model_name,
+        task=task,
+        version=version,
+        replaces_version=replaces,
+        staging=staging,
+    )
+
+
+@contextlib.contextmanager
+def staged(plan: RepositoryPlan) -> Iterator[RepositoryPlan]:
+    """Remove the staging folder whatever happens (success moved its content out already)."""
+    try:
+        yield plan
+    finally:
+        shutil.rmtree(plan.staging, ignore_errors=True)
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # protobuf text and JSON, not HTML; JSON strings go through tojson
+    )
+
+
+def render_graph(task: Task, node_options: dict[str, Any]) -> str:
+    """graph.pbtxt: one node whose options carry the serving settings of the task."""
+    return (
+        _templates()
+        .get_template(GRAPH_TEMPLATE)
+        .render(
+            task=task.value,
+            calculator=task.calculator,
+            node_name=_NODE_NAMES[task],
+            side_packet=_SIDE_PACKETS[task],
+            **node_options,
+        )
+    )
+
+
+def render_subconfig(model_name: str, task: Task, target_device: str, plugin_config: dict[str, str]) -> str:
+    """subconfig.json: the tokenizer servable (CPU) and the rerank/embeddings servable."""
+    text = (
+        _templates()
+        .get_template(SUBCONFIG_TEMPLATE)
+        .render(
+            tokenizer_servable=tokenizer_servable_name(model_name),
+            tokenizer_dir=TOKENIZER_DIR,
+            model_servable=model_servable_name(model_name, task),
+            model_dir=task.model_dir,
+            target_device=target_device,
+            plugin_config=plugin_config,
+        )
+    )
+    json.loads(text)  # a template bug must fail here, not in the server
+    return text
+
+
+# --- config.json -------------------------------------------------------------------------
+
+
+def config_base_path(config_path: Path, model_dir: Path) -> str:
+    """base_path of the model's entry: relative to config.json's folder, '/'-separated."""
+    return Path(os.path.relpath(model_dir, config_path.parent)).as_posix()
+
+
+def merged_config(existing: dict[str, Any] | None, model_name: str, base_path: str) -> dict[str, Any]:
+    """existing with this model's mediapipe entry added or replaced in place; all else kept."""
+    config: dict[str, Any] = (
+        dict(existing) if existing else {"model_config_list": [], "mediapipe_config_list": []}
+    )
+    entry = {"name": model_name, "base_path": base_path}
+    entries = list(config.get("mediapipe_config_list", []))
+    positions = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == model_name]
+    if positions:
+        entries[positions[0]] = entry
+        entries = [e for i, e in enumerate(entries) if i not in positions[1:]]  # no duplicates survive
+    else:
+        entries.append(entry)
+    config["mediapipe_config_list"] = entries
+    return config
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write a temp file beside path, then os.replace it: readers see the old or the new file."""
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as temp_file:
+            temp_file.write(text)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+
+
+# --- the final move ----------------------------------------------------------------------
+
+
+def _keep_copy(path: Path, copy: Path) -> None:
+    """Keep path's current content at copy for undo; path itself never disappears."""
+    try:
+        os.link(path, copy)
+    except OSError:  # filesystems without hard links
+        shutil.copy2(path, copy)
+
+
+def commit(plan: RepositoryPlan) -> None:
+    """Move the staged version folders, graph and subconfig into place, then update config.json.
+
+    Each move is a rename on the same filesystem. If any of them fails, the ones already
+    done are undone, so the repository is left as it was.
+    """
+    undo: list[Callable[[], None]] = []
+    try:
+        model_dir = plan.model_dir
+        # The tokenizer first: a version becomes servable when its model folder appears.
+        for staged_folder, subdir in (
+            (plan.staged_tokenizer_version, TOKENIZER_DIR),
+            (plan.staged_model_version, plan.task.model_dir),
+        ):
+            final = model_dir / subdir / str(plan.version)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                replaced = plan.staging / f"replaced-{subdir}"
+                final.rename(replaced)
+                undo.append(lambda replaced=replaced, final=final: replaced.rename(final))
+            staged_folder.rename(final)
+            undo.append(lambda staged_folder=staged_folder, final=final: final.rename(staged_folder))
+        for name in (SUBCONFIG_FILE, GRAPH_FILE):
+            final = model_dir / name
+            if final.exists():
+                kept = plan.staging / f"replaced-{name}"
+                _keep_copy(final, kept)
+                undo.append(lambda kept=kept, final=final: os.replace(kept, final))
+            else:
+                undo.append(lambda final=final: final.unlink())
+            os.replace(plan.staged_model_dir / name, final)
+        existing = read_repository_config(plan.config_path)
+        config = merged_config(existing, plan.model_name, config_base_path(plan.config_path, model_dir))
+        write_text_atomically(plan.config_path, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    except BaseException:
+        for action in reversed(undo):
+            with contextlib.suppress(OSError):
+                action()
+        raise
