@@ -37,6 +37,7 @@ SELF_CHECK_TEXTS = (
     "熊猫吃竹子",
     "パンダは中国に住んでいます",
     "emoji 😀🐼 ok",
+    "runs  of   spaces ",
 )
 
 # Tokenizers without a sensible model_max_length report this huge sentinel (transformers' VERY_LARGE_INTEGER).

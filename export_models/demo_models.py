@@ -45,7 +45,7 @@ FIXTURE_CACHE_ENV = "OVTEXT_FIXTURE_CACHE"
 
 # Names of the cache entries; bump the suffix when a recipe changes so old caches are not reused.
 CROSS_ENCODER_ENTRY = "minilm-cross-encoder-v1"
-XLMR_RERANKER_ENTRY = "tiny-xlmr-reranker-v1"
+XLMR_RERANKER_ENTRY = "tiny-xlmr-reranker-v2"
 
 # Model names `make models` serves the demo models under.
 DEMO_EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -198,14 +198,27 @@ def cross_encoder_source(cache_dir: Path | None = None) -> Path:
 def train_xlmr_tokenizer(vocab_size: int, model_max_length: int, seed: int = 0) -> PreTrainedTokenizerBase:
     """A Unigram tokenizer trained on the synthetic multilingual corpus, framed like XLM-R.
 
-    NFKC + Metaspace (the real XLM-R uses a Precompiled normalizer, which openvino-tokenizers
-    cannot parse); special tokens <s> <pad> </s> <unk> <mask> get ids 0..4.
+    NFKC + collapse runs of spaces + Metaspace, special tokens <s> <pad> </s> <unk> <mask> with
+    ids 0..4. The real XLM-R normalizer is Precompiled (sentencepiece's charsmap, which
+    openvino-tokenizers cannot parse) followed by the same " {2,}" -> " " replacement; without
+    that replacement openvino-tokenizers and Hugging Face split runs of spaces differently.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.Unigram())
-    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.UnigramTrainer(

@@ -52,7 +52,7 @@ def test_xlmr_fixture_is_an_xlmr_reranker_with_a_unigram_metaspace_tokenizer(
     tokenizer = AutoTokenizer.from_pretrained(xlmr_reranker_source)
     backend = tokenizer.backend_tokenizer
     assert type(backend.model).__name__ == "Unigram"
-    assert type(backend.normalizer).__name__ == "NFKC"
+    assert "NFKC" in str(backend.normalizer)
     assert type(backend.pre_tokenizer).__name__ == "Metaspace"
     assert [tokenizer.convert_tokens_to_ids(t) for t in demo_models.XLMR_SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
     # XLM-R positions start at padding_idx + 1 = 2.
