@@ -1,0 +1,1 @@
+"""The web layer (FastAPI): schemas, routes, error mapping, metrics."""

@@ -1,0 +1,44 @@
+"""The FastAPI application: routes, error mapping, body limit and metrics around a ModelRegistry."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from serving.http.errors import install_error_handlers
+from serving.http.metrics import ServerMetrics
+from serving.http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from serving.http.routes import build_router
+from serving.registry import ModelRegistry
+from serving.settings import ServerSettings
+
+DESCRIPTION = """OpenVINO rerankers and text embedders behind the Cohere rerank API (`/v3/rerank`)
+and the OpenAI embeddings API (`/v3/embeddings`). Errors are `{"error": "..."}` naming the field."""
+
+
+def create_app(registry: ModelRegistry, settings: ServerSettings, manage_registry: bool = True) -> FastAPI:
+    """The app. With `manage_registry`, the registry starts loading at startup and stops at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_registry:
+            registry.start()
+        try:
+            yield
+        finally:
+            if manage_registry:
+                registry.stop()
+
+    app = FastAPI(title="ovtext serving", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
+    metrics = ServerMetrics(registry.queue_sizes)
+    app.state.registry = registry
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(build_router(registry, settings, metrics))
+    # Added last = outermost: metrics see every request, including those the body limit rejects.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

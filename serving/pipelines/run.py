@@ -1,0 +1,74 @@
+"""Send the padded batches of one request to the backend and collect per-row results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from serving.pipelines.batching import BatchPolicy, BatchStats, plan_batches
+from serving.pipelines.framing import EncodedBatch, Frame, Segments, build_batch, framed_lengths
+from serving.pipelines.inference import InferenceBackend
+
+# Turns (the batch, the model output for it) into one result row per batch row.
+PostProcess = Callable[[EncodedBatch, np.ndarray], np.ndarray]
+
+
+async def run_batches(
+    backend: InferenceBackend,
+    frame: Frame,
+    segments: Segments,
+    pad_token_id: int,
+    policy: BatchPolicy,
+    postprocess: PostProcess,
+) -> tuple[np.ndarray, list[BatchStats]]:
+    """Results for every segment, in segment order, and what each inference call did.
+
+    Batches are built only when the backend can take them, so a request with many chunks
+    never holds more than `backend.capacity` padded batches in memory.
+    """
+    batches = plan_batches(framed_lengths(frame, segments), policy)
+    slots = asyncio.Semaphore(backend.capacity)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    stats: list[BatchStats] = []
+
+    async def one(rows: np.ndarray) -> None:
+        async with slots:
+            batch = build_batch(frame, segments, rows, pad_token_id)
+            started = time.perf_counter()
+            output = await backend.infer(batch)
+            stats.append(
+                BatchStats(
+                    rows=len(rows), padded_tokens=batch.input_ids.size, seconds=time.perf_counter() - started
+                )
+            )
+            parts.append((rows, postprocess(batch, output)))
+
+    await asyncio.gather(*(one(rows) for rows in batches))
+    first = parts[0][1]
+    results = np.empty((len(segments), *first.shape[1:]), dtype=first.dtype)
+    for rows, values in parts:
+        results[rows] = values
+    return results, stats
+
+
+def run_batches_blocking(
+    backend: InferenceBackend,
+    frame: Frame,
+    segments: Segments,
+    pad_token_id: int,
+    policy: BatchPolicy,
+    postprocess: PostProcess,
+) -> np.ndarray:
+    """The same, one batch after the other on the calling thread (for warm-up at load time)."""
+    parts = []
+    for rows in plan_batches(framed_lengths(frame, segments), policy):
+        batch = build_batch(frame, segments, rows, pad_token_id)
+        parts.append((rows, postprocess(batch, backend.infer_blocking(batch))))
+    first = parts[0][1]
+    results = np.empty((len(segments), *first.shape[1:]), dtype=first.dtype)
+    for rows, values in parts:
+        results[rows] = values
+    return results
