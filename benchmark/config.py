@@ -66,7 +66,7 @@ FULL = BenchConfig(
             min_tokens=20,
             max_tokens=400,
             seed=1,
-            repeat=RepeatPolicy(min_requests=2, min_seconds=15.0, max_requests=12, warmup_items=16),
+            repeat=RepeatPolicy(min_requests=2, min_seconds=15.0, max_requests=12, warmup_requests=1),
         ),
         WorkloadSpec(
             "R2",
@@ -117,7 +117,7 @@ TINY = BenchConfig(
             min_tokens=10,
             max_tokens=80,
             seed=1,
-            repeat=RepeatPolicy(min_requests=2, min_seconds=0.0, max_requests=2, warmup_items=4),
+            repeat=RepeatPolicy(min_requests=2, min_seconds=0.0, max_requests=2, warmup_requests=1),
         ),
         WorkloadSpec(
             "R2",

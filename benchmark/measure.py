@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,9 +114,18 @@ class Measurement:
 
 
 def _requests_wanted(policy: RepeatPolicy, concurrency: int) -> tuple[int, int]:
-    """(minimum, maximum) timed requests: every client sends at least min_requests / concurrency."""
-    minimum = max(policy.min_requests, 2 * concurrency) if concurrency > 1 else policy.min_requests
+    """(minimum, maximum) timed requests: at least one per client, so all of them overlap."""
+    minimum = max(policy.min_requests, concurrency)
     return minimum, max(minimum, policy.max_requests)
+
+
+def _in_parallel(task: Callable[[], object], copies: int) -> None:
+    if copies == 1:
+        task()
+        return
+    with ThreadPoolExecutor(max_workers=copies) as pool:
+        for future in [pool.submit(task) for _ in range(copies)]:
+            future.result()
 
 
 def measure(
@@ -134,9 +144,12 @@ def measure(
         items_per_request=workload.n_items,
         tokens_per_request=workload.tokens,
     )
-    call(workload.head(policy.warmup_items))
-    if policy.warmup_items is None:
-        call(workload)  # a second full warm-up is cheap when the first one was (short workloads)
+    for _ in range(policy.warmup_requests):
+        call(workload)
+    if concurrency > 1:
+        # Open every client's connection (and whatever else concurrent use creates on demand)
+        # before the clock starts: a small request from each client at once.
+        _in_parallel(lambda: call(workload.head(2)), concurrency)
     memory.reset()
 
     minimum, maximum = _requests_wanted(policy, concurrency)

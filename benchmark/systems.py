@@ -11,9 +11,11 @@ add a SystemSpec to SYSTEMS.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -21,6 +23,7 @@ import numpy as np
 
 from benchmark.models import PreparedModel
 from benchmark.workloads import Workload
+from export_models.compare_results import ServerClient
 from serving.repository.layout import Pooling, Task
 
 # How "a plain user" batches in the Hugging Face and sentence-transformers runners.
@@ -102,6 +105,10 @@ class HFTransformersRunner(Runner):
         import torch
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
+        from export_models.compare_results import quiet_progress_bars
+
+        quiet_progress_bars()
+
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(model.source)
         if model.task is Task.RERANK:
@@ -164,6 +171,9 @@ class SentenceTransformersRunner(Runner):
 
     def __init__(self, spec: SystemSpec, model: PreparedModel) -> None:
         super().__init__(spec, model)
+        from export_models.compare_results import quiet_progress_bars
+
+        quiet_progress_bars()
         backend = spec.backend or "torch"
         if model.task is Task.RERANK:
             from sentence_transformers import CrossEncoder
@@ -185,35 +195,44 @@ class SentenceTransformersRunner(Runner):
 
 
 class ServerRunner(Runner):
-    """Our server over HTTP (a server process started by the harness); one HTTP client per thread."""
+    """Our server over HTTP (a server process started by the harness).
+
+    Each call borrows an idle HTTP client (its own keep-alive connection) or makes one; clients
+    are kept across calls, so a warm-up at the measured concurrency opens every connection the
+    timed requests will use.
+    """
 
     def __init__(self, spec: SystemSpec, model: PreparedModel, base_url: str) -> None:
         super().__init__(spec, model)
         self.base_url = base_url
-        self._local = threading.local()
-        self._clients: list[object] = []
+        self._idle: queue.SimpleQueue[ServerClient] = queue.SimpleQueue()
+        self._all: list[ServerClient] = []
         self._lock = threading.Lock()
 
-    def _client(self):
-        client = getattr(self._local, "client", None)
-        if client is None:
-            from export_models.compare_results import ServerClient
-
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[ServerClient]:
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
             client = ServerClient(self.base_url)
-            self._local.client = client
             with self._lock:
-                self._clients.append(client)
-        return client
+                self._all.append(client)
+        try:
+            yield client
+        finally:
+            self._idle.put(client)
 
     def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
-        return self._client().rerank(self.model.served_name, query, documents).values
+        with self._client() as client:
+            return client.rerank(self.model.served_name, query, documents).values
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._client().embed(self.model.served_name, texts).values
+        with self._client() as client:
+            return client.embed(self.model.served_name, texts).values
 
     def close(self) -> None:
-        for client in self._clients:
-            client.close()  # type: ignore[attr-defined]
+        for client in self._all:
+            client.close()
 
 
 def make_in_process_runner(spec: SystemSpec, model: PreparedModel) -> Runner:

@@ -26,14 +26,14 @@ Primary = Literal["throughput", "latency"]
 class RepeatPolicy:
     """How many timed requests: at least min_requests and min_seconds, at most max_requests.
 
-    warmup_items: the first warm-up request carries this many items (None: the whole request), so a
-    slow system does not spend a whole 100-document request warming up.
+    warmup_requests: untimed full requests first, one after another, so every system has seen
+    the exact request (its sequence lengths, hence its shapes) before the clock starts.
     """
 
     min_requests: int
     min_seconds: float
     max_requests: int
-    warmup_items: int | None = None
+    warmup_requests: int = 2
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,9 @@ class Workload:
     def tokens(self) -> int:
         return sum(self.item_tokens)
 
-    def head(self, n_items: int | None) -> Workload:
+    def head(self, n_items: int) -> Workload:
         """The same request cut to its first n_items items (for warm-up)."""
-        if n_items is None or n_items >= self.n_items:
+        if n_items >= self.n_items:
             return self
         return Workload(self.spec, self.query, self.texts[:n_items], self.target_tokens[:n_items],
                         self.text_tokens[:n_items], self.item_tokens[:n_items])  # fmt: skip

@@ -110,6 +110,7 @@ def read_exported_model(config_path: Path, model_name: str, version: int | None 
     version: the one to read; by default the highest the model's version policy serves.
     """
     import openvino as ov
+    import openvino_tokenizers  # noqa: F401  (registers the tokenizer IR's operations)
 
     entries = list_repository_models(config_path)
     if model_name not in entries:
@@ -133,7 +134,10 @@ def read_exported_model(config_path: Path, model_name: str, version: int | None 
         tokenizer_info = read_tokenizer_info(core.read_model(files.tokenizer_xml))
         model_info = read_model_info(core.read_model(files.model_xml))
     except (KeyError, RuntimeError) as exc:
-        raise CompareError(f"cannot read the export's runtime info of '{model_name}': {exc}") from exc
+        lines = str(exc).splitlines()
+        reason = " ".join(line for line in lines if line.strip() and not line.startswith("Exception from"))
+        reason = reason or exc.__class__.__name__
+        raise CompareError(f"cannot read the export's runtime info of '{model_name}': {reason}") from exc
     return ExportedModel(
         name=model_name, spec=spec, version=version, tokenizer_xml=files.tokenizer_xml,
         model_xml=files.model_xml, model_info=model_info, tokenizer_info=tokenizer_info,
@@ -180,14 +184,15 @@ class ServerClient:
                 "--rest_port 8000) or pass --base_url"
             ) from exc
 
-    def served_models(self) -> list[str]:
+    def served_models(self) -> dict[str, str | None]:
+        """Served model name -> its task, when the model list says (this server's lists do)."""
         response = self._request("GET", f"{self.base_url}/models")
         if response.status_code != 200:
             raise CompareError(
                 f"GET {self.base_url}/models answered {response.status_code}: "
                 "is --base_url the server's /v3 root?"
             )
-        return [item["id"] for item in response.json().get("data", [])]
+        return {item["id"]: item.get("task") for item in response.json().get("data", [])}
 
     def served_versions(self, model_name: str) -> list[int]:
         """The versions the server reports as AVAILABLE in GET /v1/config (empty when it does not say)."""
@@ -234,6 +239,13 @@ class ServerClient:
 # --------------------------------------------------------------------------------------------
 
 
+def quiet_progress_bars() -> None:
+    """No "Loading weights" bars from transformers 5 in the printed comparison (warnings stay)."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 def _load_error(hf_model: str, exc: Exception) -> CompareError:
     first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
     hint = (
@@ -251,6 +263,8 @@ class HFReranker:
         try:
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            quiet_progress_bars()
 
             self.tokenizer = AutoTokenizer.from_pretrained(hf_model)
             self.model = AutoModelForSequenceClassification.from_pretrained(hf_model).eval()
@@ -307,6 +321,7 @@ class HFEmbedder:
             import torch
 
             self._torch = torch
+            quiet_progress_bars()
             if is_sentence_transformers_model(hf_model):
                 from sentence_transformers import SentenceTransformer
 
@@ -382,10 +397,15 @@ def _choose_model(
         )
     repository = list_repository_models(config_path) if config_path else {}
     if model_name is None:
-        # The served models of the wanted task, as the repository tells (the model list does not).
-        candidates = [name for name in served if name in repository and _task_of(repository[name]) is task]
-        if not candidates and not repository:
-            candidates = served
+        # The served models of the wanted task, as the model list or else the repository tells.
+        def task_of(name: str) -> Task | None:
+            if served[name] in {t.value for t in Task}:
+                return Task(served[name])
+            return _task_of(repository[name]) if name in repository else None
+
+        candidates = [name for name in served if task_of(name) is task]
+        if not candidates and not repository and all(value is None for value in served.values()):
+            candidates = list(served)  # nothing tells the tasks: only a single served model is unambiguous
         if len(candidates) != 1:
             found = ", ".join(candidates) or "none"
             raise CompareError(
