@@ -20,31 +20,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ClickProgress:
-    """Step messages on stderr; an elapsed-time counter during long steps."""
+    """Step messages on stdout (stderr carries only the error line); elapsed time during long steps."""
 
     def __init__(self) -> None:
-        self._interactive = sys.stderr.isatty()
+        self._interactive = sys.stdout.isatty()
         self._last_report = 0.0
 
     def step_started(self, index: int, total: int, title: str) -> None:
         self._last_report = 0.0
-        click.echo(f"[{index}/{total}] {title}", err=True)
+        click.echo(f"[{index}/{total}] {title}")
 
     def step_finished(self, index: int, total: int, title: str, seconds: float) -> None:
         if self._interactive and self._last_report:
-            click.echo("\r\033[K", nl=False, err=True)
+            click.echo("\r\033[K", nl=False)
         if seconds >= 1.0:
-            click.echo(f"      done in {seconds:.1f} s", err=True)
+            click.echo(f"      done in {seconds:.1f} s")
 
     def note(self, message: str) -> None:
-        click.echo(f"      {message}", err=True)
+        click.echo(f"      {message}")
 
     def waiting(self, seconds: float) -> None:
         if self._interactive:
-            click.echo(f"\r      {seconds:.0f} s", nl=False, err=True)
+            click.echo(f"\r      {seconds:.0f} s", nl=False)
             self._last_report = seconds
         elif seconds - self._last_report >= 30:
-            click.echo(f"      still working ({seconds:.0f} s)", err=True)
+            click.echo(f"      still working ({seconds:.0f} s)")
             self._last_report = seconds
 
 
@@ -56,8 +56,7 @@ def run_cli_export(request: ExportRequest) -> ExportResult:
         raise click.ClickException(error.one_line()) from None
     click.echo(
         f"Exported {result.model_name} version {result.version} to {result.model_dir} "
-        f"({result.model_bin_bytes / 2**20:.1f} MiB, {result.seconds:.1f} s); {result.config_path} updated",
-        err=True,
+        f"({result.model_bin_bytes / 2**20:.1f} MiB, {result.seconds:.1f} s); {result.config_path} updated"
     )
     return result
 

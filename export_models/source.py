@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -117,12 +118,13 @@ def _download(repo_id: str) -> Path:
     )
 
     hint = "pass a local model folder as --source_model"
+    ignore = list(_HUB_IGNORE_PATTERNS)
+    if not constants.HF_HUB_OFFLINE:
+        # Only an optimisation (skip duplicate .bin weights): snapshot_download reports real problems.
+        with contextlib.suppress(Exception):
+            if any(name.endswith(".safetensors") for name in HfApi().list_repo_files(repo_id)):
+                ignore.append("pytorch_model*.bin")
     try:
-        ignore = list(_HUB_IGNORE_PATTERNS)
-        if not constants.HF_HUB_OFFLINE:
-            files = HfApi().list_repo_files(repo_id)
-            if any(name.endswith(".safetensors") for name in files):
-                ignore.append("pytorch_model*.bin")  # the same weights twice
         return Path(snapshot_download(repo_id, ignore_patterns=ignore))
     except GatedRepoError as error:
         raise HubUnavailableError(
