@@ -46,6 +46,8 @@ FIXTURE_CACHE_ENV = "OVTEXT_FIXTURE_CACHE"
 # Names of the cache entries; bump the suffix when a recipe changes so old caches are not reused.
 CROSS_ENCODER_ENTRY = "minilm-cross-encoder-v1"
 XLMR_RERANKER_ENTRY = "tiny-xlmr-reranker-v2"
+# v2: the tokenizer collapses runs of spaces like the real XLM-R (see train_xlmr_tokenizer).
+BGE_SHAPED_RECIPE = "v2"
 
 # Model names `make models` serves the demo models under.
 DEMO_EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -322,6 +324,10 @@ BGE_VOCAB_SIZE = 250002
 BGE_TOKENIZER_VOCAB = 8000
 
 
+def bge_shaped_entry(size: str) -> str:
+    return f"bge-reranker-{size}-shaped-{BGE_SHAPED_RECIPE}"
+
+
 def bge_reranker_config(size: BgeSize) -> XLMRobertaConfig:
     """The config of BAAI/bge-reranker-<size> (shapes only; no weights)."""
     return xlmr_reranker_config(BGE_VOCAB_SIZE, **BGE_RERANKER_SHAPES[size])
@@ -340,7 +346,7 @@ def build_bge_reranker_shaped(size: BgeSize, out_dir: Path, seed: int = 0) -> No
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / "ovtext_fixture.json").write_text(
-        json.dumps({"recipe": f"bge-reranker-{size}-shaped-v1", "seed": seed, "weights": "random"})
+        json.dumps({"recipe": bge_shaped_entry(size), "seed": seed, "weights": "random"})
     )
 
 
@@ -349,7 +355,7 @@ def bge_reranker_shaped_source(size: BgeSize, cache_dir: Path | None = None) -> 
     if size not in BGE_RERANKER_SHAPES:
         raise ValueError(f"size must be one of {sorted(BGE_RERANKER_SHAPES)}, not {size!r}")
     return _cached_build(
-        f"bge-reranker-{size}-shaped-v1", lambda out: build_bge_reranker_shaped(size, out), cache_dir
+        bge_shaped_entry(size), lambda out: build_bge_reranker_shaped(size, out), cache_dir
     )
 
 
