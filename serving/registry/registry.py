@@ -23,7 +23,7 @@ import openvino as ov
 from serving.errors import InvalidRequest, ModelNotFound, ModelUnavailable
 from serving.pipelines.batching import BatchPolicy
 from serving.registry.loader import LoadError, Servable, load_servable
-from serving.repository.config import ConfigError, ServableSpec, read_config, read_servable_spec
+from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
 from serving.repository.layout import Task
 from serving.repository.versions import VersionFiles, scan_versions, stable_versions
 
@@ -197,8 +197,11 @@ class ModelRegistry:
                     if model.name not in wanted and not model.removed:
                         log.info("model %s was removed from %s: unloading", model.name, self.config_path)
                         self._remove(model)
-            for entry in entries:
-                self._sync_model(entry, force)
+            specs = [item for item in (self._read_spec(entry) for entry in entries) if item is not None]
+            observed = self._observe(specs)
+            for model, spec in specs:
+                stable, present = observed[model.name]
+                self._apply(model, spec, stable, present, force)
 
     def _remove(self, model: ModelEntry) -> None:
         model.removed = True
@@ -209,7 +212,8 @@ class ModelRegistry:
             if status.state is VersionState.LOADING:
                 status.state = VersionState.END
 
-    def _sync_model(self, entry: Any, force: bool) -> None:
+    def _read_spec(self, entry: GraphEntry) -> tuple[ModelEntry, ServableSpec] | None:
+        """The model's configuration, or None (error recorded; what serves keeps serving)."""
         with self._lock:
             model = self._models.get(entry.name)
             if model is None or model.removed:
@@ -222,13 +226,53 @@ class ModelRegistry:
                 if model.error != str(err):
                     log.error("model %s: %s", model.name, err)
                 model.error = str(err)
-            return
+            return None
         with self._lock:
             if model.error is not None:
                 log.info("model %s: configuration is valid again", model.name)
             model.spec, model.task, model.error = spec, spec.task, None
+        return model, spec
 
-        stable, present = self._observe(model, spec)
+    def _observe(
+        self, specs: list[tuple[ModelEntry, ServableSpec]]
+    ) -> dict[str, tuple[dict[int, VersionFiles], set[int]]]:
+        """Per model: (versions complete and not changing, versions complete now).
+
+        Folders unchanged since the last reload count as settled; when anything is new or
+        changed, all are looked at again after `settle_seconds` (one wait for all models).
+        """
+
+        def scan(spec: ServableSpec) -> dict[int, VersionFiles]:
+            return scan_versions(spec.tokenizer.base_path, spec.model.base_path)
+
+        first = {model.name: scan(spec) for model, spec in specs}
+        settled = all(
+            v in model.seen and model.seen[v].signature == files.signature
+            for model, _ in specs
+            for v, files in first[model.name].items()
+        )
+        if not settled:
+            time.sleep(self.settle_seconds)
+        observed = {}
+        for model, spec in specs:
+            if settled:
+                second = first[model.name]
+                observed[model.name] = (second, set(second))
+            else:
+                second = scan(spec)
+                observed[model.name] = (stable_versions(first[model.name], second), set(second))
+            model.seen = second
+        return observed
+
+    def _apply(
+        self,
+        model: ModelEntry,
+        spec: ServableSpec,
+        stable: dict[int, VersionFiles],
+        present: set[int],
+        force: bool,
+    ) -> None:
+        """Load what the version policy wants, then switch requests to it."""
         desired = spec.model.version_policy.select(set(stable))
         for version in desired:
             if self._needs_load(model.versions.get(version), stable[version], spec, force):
@@ -247,21 +291,6 @@ class ModelRegistry:
             for version, status in model.versions.items():
                 if version not in present and status.state is VersionState.LOADING:
                     status.state = VersionState.END  # a failed version whose folder is gone
-
-    def _observe(self, model: ModelEntry, spec: ServableSpec) -> tuple[dict[int, VersionFiles], set[int]]:
-        """(versions complete and not changing, versions complete now)."""
-
-        def scan() -> dict[int, VersionFiles]:
-            return scan_versions(spec.tokenizer.base_path, spec.model.base_path)
-
-        first = scan()
-        if all(v in model.seen and model.seen[v].signature == f.signature for v, f in first.items()):
-            model.seen = first
-            return first, set(first)
-        time.sleep(self.settle_seconds)
-        second = scan()
-        model.seen = second
-        return stable_versions(first, second), set(second)
 
     @staticmethod
     def _needs_load(
