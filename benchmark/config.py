@@ -89,7 +89,7 @@ FULL = BenchConfig(
             min_tokens=8,
             max_tokens=250,
             seed=3,
-            repeat=RepeatPolicy(min_requests=3, min_seconds=8.0, max_requests=30),
+            repeat=RepeatPolicy(min_requests=2, min_seconds=8.0, max_requests=30, warmup_requests=1),
         ),
     ),
 )

@@ -134,8 +134,12 @@ def measure(
     system: str,
     concurrency: int,
     memory: MemoryProbe,
+    full_warmup: bool = True,
 ) -> tuple[Measurement, np.ndarray]:
-    """Warm up, then time requests from `concurrency` client threads; returns the figures and one output."""
+    """Warm up, then time requests from `concurrency` client threads; returns the figures and one output.
+
+    full_warmup=False skips the full warm-up requests, for a system that just ran this workload.
+    """
     policy = workload.spec.repeat
     result = Measurement(
         workload.name,
@@ -144,7 +148,7 @@ def measure(
         items_per_request=workload.n_items,
         tokens_per_request=workload.tokens,
     )
-    for _ in range(policy.warmup_requests):
+    for _ in range(policy.warmup_requests if full_warmup else 0):
         call(workload)
     if concurrency > 1:
         # Open every client's connection (and whatever else concurrent use creates on demand)

@@ -389,10 +389,10 @@ def chart(path: Path, workloads: list[Workload], rows: list[Row], machine: dict[
         axis.set_title(f"{workload.name}: {workload.spec.title}", fontsize=10)
         tops = [(r.p95_ms or 0.0) for r in chosen] if latency else values
         limit = max(max(tops, default=1.0), max(values, default=1.0)) or 1.0
-        axis.set_xlim(0, limit * 1.3)
-        for position, value, row in zip(positions, values, chosen, strict=True):
+        axis.set_xlim(0, limit * 1.35)
+        for position, value, top, row in zip(positions, values, tops, chosen, strict=True):
             text = f"{value:,.1f}" + (f"  ({row.vs_hf:.2g}x HF)" if row.vs_hf is not None else "")
-            axis.text(value + limit * 0.01, position, text, va="center", fontsize=7)
+            axis.text(max(value, top) + limit * 0.015, position, text, va="center", fontsize=7)
         axis.grid(axis="x", alpha=0.3)
     figure.legend(
         handles=[Patch(color=color, label=_LEGEND[kind]) for kind, color in _COLORS.items()],

@@ -134,9 +134,11 @@ def _run_server(
             runner = ServerRunner(spec, model, server.base_url)
             memory = MemoryProbe(server.pid)
             for workload in workloads:
-                for concurrency in plan.config.concurrencies:
+                for index, concurrency in enumerate(plan.config.concurrencies):
                     try:
-                        measurement, output = measure(runner, workload, spec.key, concurrency, memory)
+                        # The same server just ran this request at the first concurrency: already warm.
+                        measurement, output = measure(runner, workload, spec.key, concurrency, memory,
+                                                      full_warmup=index == 0)  # fmt: skip
                         np.save(
                             output_path(plan.work_dir / "outputs", workload.name, measurement.row_key), output
                         )

@@ -246,6 +246,13 @@ def quiet_progress_bars() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def check_reference_path(hf_model: str) -> None:
+    """A reference given as a path must exist (else transformers calls it a malformed hub id)."""
+    looks_like_path = hf_model.startswith(("/", "./", "../", "~")) or hf_model.count("/") > 1
+    if looks_like_path and not Path(hf_model).expanduser().is_dir():
+        raise CompareError(f"cannot load the reference model '{hf_model}': no such folder")
+
+
 def _load_error(hf_model: str, exc: Exception) -> CompareError:
     first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
     hint = (
@@ -554,6 +561,11 @@ def run_compare(
                     "the server serves"
                 )
             hf_model = target.exported.model_info.source_model
+            try:
+                check_reference_path(hf_model)
+            except CompareError as exc:
+                raise CompareError(f"{exc} (the source recorded at export): pass --hf_model") from exc
+        check_reference_path(hf_model)
         if task is Task.RERANK:
             assert query is not None
             return compare_rerank(client, target, hf_model, query, documents, max_length, tolerance)
