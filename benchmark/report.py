@@ -266,7 +266,8 @@ def markdown(
     """The README block: machine, one table per workload, then the targets."""
     lines = [
         f"Measured by `python -m benchmark{' --tiny' if config.name == 'tiny' else ''}` on {machine['cpu']} "
-        f"({machine['cores']} cores), {machine['date']}, in {machine['duration_min']:.0f} min; "
+        f"({machine['cores']} cores, load average {machine['load_average_at_start']} at start), "
+        f"{machine['date']}, in {machine['duration_min']:.0f} min; "
         f"OpenVINO {machine['openvino']}, torch {machine['torch']}, transformers {machine['transformers']}, "
         f"sentence-transformers {machine['sentence_transformers']}. Raw figures: `benchmark/results.json`.",
         "",

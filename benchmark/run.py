@@ -73,6 +73,7 @@ def machine_info() -> dict[str, object]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
+        "load_average_at_start": round(os.getloadavg()[0], 2),
         "openvino": openvino.__version__.split("-")[0],
         "torch": torch.__version__,
         "transformers": transformers.__version__,
@@ -182,6 +183,9 @@ def run(plan: RunPlan) -> int:
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     log(f"benchmark '{config.name}' on {machine['cpu']} ({machine['cores']} cores); work dir {plan.work_dir}")
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        log(f"warning: load average {load:.2f} at start: other work on this machine will skew the figures")
 
     specs = [s for s in config.workloads if s.name in plan.workload_names]
     needed_models = tuple(choice for choice in config.models if any(s.model_key == choice.key for s in specs))
