@@ -129,13 +129,14 @@ def _run_server(
     """Start the server on this export, then measure each workload at each concurrency."""
     config_path = model.repositories[spec.weight_format]
     log_path = plan.work_dir / "logs" / f"{spec.key}-{model.key}.log"
+    concurrencies = plan.config.concurrencies if spec.concurrent else (1,)
     results = []
     try:
         with ServerProcess(config_path, [model.served_name], log_path) as server:
             runner = ServerRunner(spec, model, server.base_url)
             memory = MemoryProbe(server.pid)
             for workload in workloads:
-                for index, concurrency in enumerate(plan.config.concurrencies):
+                for index, concurrency in enumerate(concurrencies):
                     try:
                         # The same server just ran this request at the first concurrency: already warm.
                         measurement, output = measure(runner, workload, spec.key, concurrency, memory,
@@ -159,7 +160,7 @@ def _run_server(
         results += [
             Measurement(w.name, spec.key, c, error=f"{exc.__class__.__name__}: {exc}"[:300])
             for w in workloads
-            for c in plan.config.concurrencies
+            for c in concurrencies
             if (w.name, c) not in done
         ]
     return results
