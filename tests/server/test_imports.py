@@ -37,3 +37,16 @@ def test_serving_never_imports_torch_or_transformers(main_repo: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout, done.stdout
+
+
+def test_console_script_and_module_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "ovtext-serve"]
+    assert script.value == "serving.cli:main"
+    done = subprocess.run(
+        [sys.executable, "-m", "serving", "--config_path", "/no/such/config.json"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "/no/such/config.json does not exist" in done.stderr and "Traceback" not in done.stderr

@@ -182,3 +182,24 @@ def test_cohere_sdk_sees_client_errors(server: ServerProcess) -> None:
     with pytest.raises(cohere.errors.NotFoundError) as raised:
         co.rerank(model="no/such-model", query=QUERY, documents=["a"])
     assert "no/such-model" in raised.value.body["error"]
+
+
+def test_max_tokens_per_doc_cuts_documents_first(client, hf_rerankers) -> None:
+    hf = hf_rerankers["test/cross-encoder"]
+    document = DOCUMENTS[1] + " " + DOCUMENTS[2]
+    cut = hf.tokenizer.decode(hf.ids(document)[:6])
+    body = rerank(client, model="test/cross-encoder", query=QUERY, documents=[document], max_tokens_per_doc=6)
+    assert body["usage"]["prompt_tokens"] == len(hf.ids(QUERY)) + 3 + 6
+    assert abs(body["results"][0]["relevance_score"] - hf.scores(QUERY, [cut])[0]) < 1e-3
+
+
+def test_rank_fields_rank_object_documents_on_those_fields(client, hf_rerankers) -> None:
+    documents = [{"title": "Pandas", "body": DOCUMENTS[1]}, {"title": "Markets", "body": DOCUMENTS[3]}]
+    body = rerank(
+        client, model="test/cross-encoder", query=QUERY, documents=documents, rank_fields=["title", "body"],
+        return_documents=True,
+    )  # fmt: skip
+    texts = [f"title: {d['title']}\nbody: {d['body']}" for d in documents]
+    expected = hf_rerankers["test/cross-encoder"].scores(QUERY, texts)
+    assert np.abs(scores_by_index(body, 2) - expected).max() < 1e-3
+    assert body["results"][0]["document"]["title"] == documents[body["results"][0]["index"]]["title"]
