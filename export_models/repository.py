@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -224,15 +224,6 @@ def plan_export(
         replaces_version=replaces,
         staging=staging,
     )
-
-
-@contextlib.contextmanager
-def staged(plan: RepositoryPlan) -> Iterator[RepositoryPlan]:
-    """Remove the staging folder whatever happens (success moved its content out already)."""
-    try:
-        yield plan
-    finally:
-        shutil.rmtree(plan.staging, ignore_errors=True)
 
 
 # --- rendering ---------------------------------------------------------------------------

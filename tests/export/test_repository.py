@@ -302,3 +302,35 @@ def test_console_script_exports(tmp_path: Path, xlmr_reranker_source: Path) -> N
         ov.Core().read_model(repo / "BAAI" / "bge-reranker-tiny" / "rerank" / "1" / "model.xml")
     )
     assert info.weight_format == "int8"
+
+
+# --- the final move is all or nothing ------------------------------------------------------
+
+
+def test_commit_undoes_its_moves_when_a_later_move_fails(tmp_path: Path) -> None:
+    """Version folders already moved go back (and replaced ones return) if a later rename fails."""
+    from export_models.repository import commit, plan_export
+
+    repo = tmp_path / "models"
+    model_dir = repo / "m"
+    for sub in ("tokenizer/1", "rerank/1"):
+        (model_dir / sub).mkdir(parents=True)
+        (model_dir / sub / "model.xml").write_text(f"old {sub}")
+        (model_dir / sub / "model.bin").write_text("old")
+    (model_dir / "subconfig.json").write_text("old subconfig")
+    (model_dir / "graph.pbtxt").write_text("old graph")
+    (repo / "config.json").write_text('{"mediapipe_config_list": [{"name": "m", "base_path": "m"}]}')
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+
+    plan = plan_export(repo, repo / "config.json", "m", Task.RERANK, requested_version=1, overwrite=True)
+    assert plan.replaces_version
+    for folder in (plan.staged_tokenizer_version, plan.staged_model_version):
+        folder.mkdir(parents=True)
+        (folder / "model.xml").write_text("new")
+        (folder / "model.bin").write_text("new")
+    (plan.staged_model_dir / "subconfig.json").write_text("new subconfig")
+    # No staged graph.pbtxt: its move fails after both version folders and subconfig.json moved.
+    with pytest.raises(FileNotFoundError):
+        commit(plan)
+    after = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and plan.staging not in p.parents}
+    assert after == before
