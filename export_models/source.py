@@ -188,6 +188,7 @@ def validate_for_task(source: ResolvedSource, task: Task) -> None:
             f"cannot export {architecture} (model_type '{source.model_type}'): optimum-intel's OpenVINO "
             f"exporter does not support it for {optimum_task}"
         )
+    hidden_size(source.config)  # ModelInfo needs it: fail now rather than after the conversion
 
 
 def num_labels(config: dict[str, Any]) -> int:
