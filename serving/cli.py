@@ -5,6 +5,7 @@ Flag names follow the reference server's docker run line (--config_path, --rest_
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -89,7 +90,8 @@ def main(
         poll_interval=poll_interval,
     )
     app = create_app(registry, settings)
-    uvicorn.run(app, host=host, port=rest_port, log_level=log_level, access_log=log_level == "debug")
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its clean shutdown
+        uvicorn.run(app, host=host, port=rest_port, log_level=log_level, access_log=log_level == "debug")
     # OpenVINO's plugins can crash while the interpreter tears down its modules; the server
     # has shut down cleanly by now, so leave without that teardown.
     logging.shutdown()

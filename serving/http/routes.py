@@ -67,7 +67,6 @@ def build_router(registry: ModelRegistry, settings: ServerSettings, metrics: Ser
 
     async def rerank(body: RerankRequest, request: Request) -> Response:
         """Score documents against a query (Cohere rerank). Sorted by relevance, highest first."""
-        request.state.model = body.model or ""
         check_count(len(body.documents), "documents")
         texts = [_document_text(i, doc, body.rank_fields) for i, doc in enumerate(body.documents)]
         with registry.acquire(body.model, Task.RERANK) as servable:
@@ -102,7 +101,6 @@ def build_router(registry: ModelRegistry, settings: ServerSettings, metrics: Ser
 
     async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
         """Embed texts or token-id lists (OpenAI embeddings)."""
-        request.state.model = body.model or ""
         check_count(len(body.input), "input")
         is_text = isinstance(body.input[0], str)
         with registry.acquire(body.model, Task.EMBEDDINGS) as servable:

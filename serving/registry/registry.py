@@ -364,6 +364,8 @@ class ModelRegistry:
                 raise ModelUnavailable(f"model '{model.name}' has no loaded version{reason}")
             servable = model.versions[model.serving[0]].servable
             assert servable is not None
+            if servable.task is not task:  # the graph changed task; its new versions are loading
+                raise ModelUnavailable(f"model '{model.name}' is being reloaded as a different kind of model")
             servable.inflight += 1
             return Lease(self, servable)
 

@@ -159,8 +159,12 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., ServerProcess]]:
         return server
 
     yield start
+    problems = []
     for server in started:
-        server.stop()
+        code = server.stop()
+        if code not in (0, -15):  # -15: uvicorn re-raises SIGTERM after its clean shutdown
+            problems.append(f"server on port {server.port} exited with {code}:\n{server.log()[-3000:]}")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture(scope="session")

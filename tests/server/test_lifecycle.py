@@ -175,7 +175,8 @@ def test_an_absent_gpu_is_reported_the_same_way(
 ) -> None:
     set_device(add_model(repo, exported_models["test/xlmr"], "gpu/xlmr"), "GPU")
     write_config(repo, [SWAP, STEADY, "nodevice/xlmr", "gpu/xlmr"])
-    state, code, message = wait_until(lambda: status_of(http, "gpu/xlmr").get(1), timeout=30)
+    wait_until(lambda: status_of(http, "gpu/xlmr").get(1, ("", "OK", ""))[1] != "OK", timeout=30)
+    state, code, message = status_of(http, "gpu/xlmr")[1]
     assert (state, code) == ("LOADING", "UNKNOWN") and "GPU" in message
     assert status_of(http, STEADY)[1][0] == "AVAILABLE"
 
@@ -247,8 +248,7 @@ def test_a_broken_version_is_reported_and_the_old_one_keeps_serving(
     broken.mkdir()
     (broken / MODEL_XML).write_text("<net this is not an IR")
     shutil.copy(model_dir / MODEL_BIN, broken / MODEL_BIN)
-    state, code, message = wait_until(lambda: status_of(http, SWAP).get(4), timeout=30)
-    wait_until(lambda: status_of(http, SWAP)[4][1] == "UNKNOWN", timeout=30)
+    wait_until(lambda: status_of(http, SWAP).get(4, ("", "OK", ""))[1] == "UNKNOWN", timeout=30)
     state, code, message = status_of(http, SWAP)[4]
     assert (state, code) == ("LOADING", "UNKNOWN") and "model.xml" in message
     assert status_of(http, SWAP)[3] == ("AVAILABLE", "OK", "OK")
