@@ -25,6 +25,13 @@ from serving.settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
 @click.option("--rest_port", type=click.IntRange(0, 65535), default=8000, help="HTTP port.")
 @click.option("--host", default="127.0.0.1", help="Address to bind; 0.0.0.0 for all interfaces.")
 @click.option(
+    "--port",
+    "grpc_port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="The reference server's gRPC port: accepted so its command line works; there is no gRPC endpoint.",
+)
+@click.option(
     "--poll_interval",
     type=click.FloatRange(min=0.05),
     default=1.0,
@@ -56,6 +63,7 @@ def main(
     config_path: Path,
     rest_port: int,
     host: str,
+    grpc_port: int | None,
     poll_interval: float,
     max_documents: int,
     max_body_bytes: int,
@@ -71,6 +79,10 @@ def main(
     from serving.registry import ModelRegistry
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if grpc_port is not None:
+        logging.getLogger("serving").warning(
+            "--port %d ignored: this server answers REST only, on --rest_port %d", grpc_port, rest_port
+        )
     settings = ServerSettings(
         config_path=config_path.resolve(),
         host=host,

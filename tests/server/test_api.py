@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import httpx
 import numpy as np
@@ -234,3 +235,19 @@ def test_concurrent_requests_get_their_own_correct_answers(server: ServerProcess
     for index, response in enumerate(embedded):
         got = np.array(response.json()["data"][0]["embedding"])
         assert np.allclose(got, expected_embeddings["data"][index]["embedding"], atol=1e-5)
+
+
+def test_the_reference_command_line_with_its_grpc_port_starts_the_server(
+    main_repo, start_server: Callable[..., ServerProcess]
+) -> None:
+    # The seed's `docker run ... --port 9000 --rest_port 8000 --config_path ...`: --port names a gRPC
+    # port this server does not have; the line must still work and the log must say it is ignored.
+    server = start_server(main_repo / "config.json", "--port", "9000")
+    answer = httpx.post(
+        f"{server.url}/v3/rerank",
+        json={"model": "test/cross-encoder", "query": "welcome", "documents": ["good morning", "farewell"]},
+        timeout=60,
+    )
+    assert answer.status_code == 200
+    assert sorted(r["index"] for r in answer.json()["results"]) == [0, 1]
+    assert "--port 9000 ignored" in server.log()
