@@ -23,8 +23,9 @@ import numpy as np
 
 from benchmark.models import PreparedModel
 from benchmark.workloads import Workload
-from export_models.compare_results import ServerClient
-from serving.repository.layout import Pooling, Task
+from export_models.compare_results import ServerClient, read_exported_model
+from export_models.hf_reference import HFEmbeddingReference, HFRerankReference, quiet_progress_bars
+from serving.repository.layout import Task
 
 # How "a plain user" batches in the Hugging Face and sentence-transformers runners.
 USER_BATCH_SIZE = 32
@@ -93,77 +94,28 @@ class Runner(ABC):
         """Release what the runner holds."""
 
 
-def _batches(items: Sequence[object], size: int) -> list[Sequence[object]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
-
-
 class HFTransformersRunner(Runner):
     """What compare_results.py compares with: transformers in fp32, batches of 32 in the order given."""
 
     def __init__(self, spec: SystemSpec, model: PreparedModel) -> None:
         super().__init__(spec, model)
-        import torch
-        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
-
-        from export_models.compare_results import quiet_progress_bars
-
-        quiet_progress_bars()
-
-        self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(model.source)
+        self.reference: HFRerankReference | HFEmbeddingReference
         if model.task is Task.RERANK:
-            self.network = AutoModelForSequenceClassification.from_pretrained(model.source).eval()
+            self.reference = HFRerankReference(model.source)
         else:
-            self.network = AutoModel.from_pretrained(model.source).eval()
             # The pooling the model prescribes (sentence-transformers config), read like export does.
-            from export_models.compare_results import read_exported_model
-
-            exported = read_exported_model(model.repositories["fp32"], model.served_name)
-            self.pooling = exported.embeddings_options.pooling
-            self.normalize = exported.embeddings_options.normalize_embeddings
-        self.max_length = min(self.tokenizer.model_max_length, 512)
+            options = read_exported_model(model.repositories["fp32"], model.served_name).embeddings_options
+            self.reference = HFEmbeddingReference(
+                model.source, None, options.pooling, options.normalize_embeddings
+            )
 
     def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
-        torch = self._torch
-        scores = []
-        with torch.inference_mode():
-            for batch in _batches(documents, USER_BATCH_SIZE):
-                encoded = self.tokenizer(
-                    [query] * len(batch),
-                    list(batch),
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                scores.append(torch.sigmoid(self.network(**encoded).logits[:, 0]).numpy())
-        return np.concatenate(scores)
+        assert isinstance(self.reference, HFRerankReference)
+        return self.reference.scores(query, documents, batch_size=USER_BATCH_SIZE)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        torch = self._torch
-        vectors = []
-        with torch.inference_mode():
-            for batch in _batches(texts, USER_BATCH_SIZE):
-                encoded = self.tokenizer(
-                    list(batch),
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                hidden = self.network(**encoded).last_hidden_state
-                mask = encoded["attention_mask"]
-                if self.pooling is Pooling.CLS:
-                    pooled = hidden[:, 0]
-                elif self.pooling is Pooling.MEAN:
-                    weights = mask.unsqueeze(-1).to(hidden.dtype)
-                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                else:
-                    pooled = hidden[torch.arange(hidden.shape[0]), mask.sum(1) - 1]
-                if self.normalize:
-                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                vectors.append(pooled.numpy())
-        return np.concatenate(vectors)
+        assert isinstance(self.reference, HFEmbeddingReference)
+        return self.reference.embed(texts, batch_size=USER_BATCH_SIZE)
 
 
 class SentenceTransformersRunner(Runner):
@@ -171,8 +123,6 @@ class SentenceTransformersRunner(Runner):
 
     def __init__(self, spec: SystemSpec, model: PreparedModel) -> None:
         super().__init__(spec, model)
-        from export_models.compare_results import quiet_progress_bars
-
         quiet_progress_bars()
         backend = spec.backend or "torch"
         if model.task is Task.RERANK:

@@ -15,9 +15,10 @@ the IR's runtime info (ModelInfo.source_model), which this tool reads from the r
 from __future__ import annotations
 
 import base64
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from export_models.hf_reference import HFEmbeddingReference, HFRerankReference, quiet_progress_bars
 from serving.repository.config import (
     ConfigError,
     EmbeddingsOptions,
@@ -239,13 +241,6 @@ class ServerClient:
 # --------------------------------------------------------------------------------------------
 
 
-def quiet_progress_bars() -> None:
-    """No "Loading weights" bars from transformers 5 in the printed comparison (warnings stay)."""
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()
-
-
 def check_reference_path(hf_model: str) -> None:
     """A reference given as a path must exist (else transformers calls it a malformed hub id)."""
     looks_like_path = hf_model.startswith(("/", "./", "../", "~")) or hf_model.count("/") > 1
@@ -263,43 +258,21 @@ def _load_error(hf_model: str, exc: Exception) -> CompareError:
     return CompareError(f"cannot load the reference model '{hf_model}'{hint}: {first_line}")
 
 
-class HFReranker:
-    """transformers AutoModelForSequenceClassification; score = sigmoid(logit), as the reference demo does."""
+@contextlib.contextmanager
+def _loading_reference(hf_model: str) -> Iterator[None]:
+    """Report any failure to load the reference model the same way (a CompareError, exit 2)."""
+    try:
+        yield
+    except CompareError:
+        raise
+    except Exception as exc:
+        raise _load_error(hf_model, exc) from exc
 
-    def __init__(self, hf_model: str, max_length: int | None) -> None:
-        try:
-            import torch
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-            quiet_progress_bars()
-
-            self.tokenizer = AutoTokenizer.from_pretrained(hf_model)
-            self.model = AutoModelForSequenceClassification.from_pretrained(hf_model).eval()
-        except Exception as exc:  # any loader failure is reported the same way
-            raise _load_error(hf_model, exc) from exc
-        self._torch = torch
-        self.max_length = max_length or min(self.tokenizer.model_max_length, 512)
-
-    def pair_lengths(self, query: str, documents: Sequence[str]) -> list[int]:
-        """Framed pair lengths without truncation, to tell which documents the server chunks."""
-        encoded = self.tokenizer([query] * len(documents), list(documents), truncation=False)
-        return [len(ids) for ids in encoded["input_ids"]]
-
-    def score(self, query: str, documents: Sequence[str]) -> Timed:
-        torch = self._torch
-        start = time.perf_counter()
-        with torch.inference_mode():
-            encoded = self.tokenizer(
-                [query] * len(documents),
-                list(documents),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            logits = self.model(**encoded).logits[:, 0]
-            scores = torch.sigmoid(logits.float()).numpy()
-        return Timed(scores.astype(np.float32), (time.perf_counter() - start) * 1000)
+def _timed(compute: Callable[..., np.ndarray], *args: Any) -> Timed:
+    start = time.perf_counter()
+    values = compute(*args)
+    return Timed(np.asarray(values, dtype=np.float32), (time.perf_counter() - start) * 1000)
 
 
 def is_sentence_transformers_model(hf_model: str) -> bool:
@@ -323,61 +296,24 @@ class HFEmbedder:
     normalization as it prescribes), else transformers with the pooling recorded at export."""
 
     def __init__(self, hf_model: str, max_length: int | None, pooling: Pooling, normalize: bool) -> None:
-        self.description = ""
-        try:
-            import torch
+        self.sentence_model: Any = None
+        self.transformers_model: HFEmbeddingReference | None = None
+        if is_sentence_transformers_model(hf_model):
+            from sentence_transformers import SentenceTransformer
 
-            self._torch = torch
             quiet_progress_bars()
-            if is_sentence_transformers_model(hf_model):
-                from sentence_transformers import SentenceTransformer
-
-                self.sentence_model = SentenceTransformer(hf_model, device="cpu")
-                if max_length:
-                    self.sentence_model.max_seq_length = max_length
-                self.description = "sentence-transformers"
-            else:
-                from transformers import AutoModel, AutoTokenizer
-
-                self.sentence_model = None
-                self.tokenizer = AutoTokenizer.from_pretrained(hf_model)
-                self.model = AutoModel.from_pretrained(hf_model).eval()
-                self.max_length = max_length or min(self.tokenizer.model_max_length, 512)
-                self.pooling, self.normalize = pooling, normalize
-                self.description = (
-                    f"transformers, {pooling.value} pooling{', normalized' if normalize else ''}"
-                )
-        except CompareError:
-            raise
-        except Exception as exc:
-            raise _load_error(hf_model, exc) from exc
-
-    def embed(self, inputs: Sequence[str]) -> Timed:
-        start = time.perf_counter()
-        if self.sentence_model is not None:
-            vectors = self.sentence_model.encode(list(inputs), convert_to_numpy=True)
+            self.sentence_model = SentenceTransformer(hf_model, device="cpu")
+            if max_length:
+                self.sentence_model.max_seq_length = max_length
+            self.description = "sentence-transformers"
         else:
-            vectors = self._embed_transformers(inputs)
-        return Timed(np.asarray(vectors, dtype=np.float32), (time.perf_counter() - start) * 1000)
+            self.transformers_model = HFEmbeddingReference(hf_model, max_length, pooling, normalize)
+            self.description = f"transformers, {pooling.value} pooling{', normalized' if normalize else ''}"
 
-    def _embed_transformers(self, inputs: Sequence[str]) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode():
-            encoded = self.tokenizer(
-                list(inputs), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-            )
-            hidden = self.model(**encoded).last_hidden_state.float()
-            mask = encoded["attention_mask"]
-            if self.pooling is Pooling.CLS:
-                pooled = hidden[:, 0]
-            elif self.pooling is Pooling.MEAN:
-                weights = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            else:  # LAST: the last real token of each right-padded row
-                pooled = hidden[torch.arange(hidden.shape[0]), mask.sum(1) - 1]
-            if self.normalize:
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled.numpy()
+    def embed(self, inputs: Sequence[str]) -> np.ndarray:
+        if self.transformers_model is not None:
+            return self.transformers_model.embed(inputs)
+        return np.asarray(self.sentence_model.encode(list(inputs), convert_to_numpy=True), dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,10 +396,11 @@ def compare_rerank(
 ) -> int:
     exported = target.exported
     max_length = max_length or (exported.tokenizer_info.max_length if exported else None)
-    reference = HFReranker(hf_model, max_length)
-    reference.score(query, documents[:1])  # warm-up: the first torch call pays one-off costs
+    with _loading_reference(hf_model):
+        reference = HFRerankReference(hf_model, max_length)
+    reference.scores(query, documents[:1])  # warm-up: the first torch call pays one-off costs
     client.rerank(target.model_name, query, documents[:1])
-    hf = reference.score(query, documents)
+    hf = _timed(reference.scores, query, documents)
     server = client.rerank(target.model_name, query, documents)
 
     print("query", query)
@@ -501,10 +438,11 @@ def compare_embeddings(
     max_length = max_length or (exported.tokenizer_info.max_length if exported else None)
     options = exported.embeddings_options if exported else EmbeddingsOptions()
     pooling, normalize = options.pooling, options.normalize_embeddings
-    reference = HFEmbedder(hf_model, max_length, pooling, normalize)
+    with _loading_reference(hf_model):
+        reference = HFEmbedder(hf_model, max_length, pooling, normalize)
     reference.embed(inputs[:1])
     client.embed(target.model_name, inputs[:1])
-    hf = reference.embed(inputs)
+    hf = _timed(reference.embed, inputs)
     server = client.embed(target.model_name, inputs)
     if hf.values.shape != server.values.shape:
         raise CompareError(
