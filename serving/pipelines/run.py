@@ -16,6 +16,15 @@ from serving.pipelines.inference import InferenceBackend
 PostProcess = Callable[[EncodedBatch, np.ndarray], np.ndarray]
 
 
+def _scatter(parts: list[tuple[np.ndarray, np.ndarray]], count: int) -> np.ndarray:
+    """One array of `count` results: each part's values put at its rows (parts come in any order)."""
+    first = parts[0][1]
+    results = np.empty((count, *first.shape[1:]), dtype=first.dtype)
+    for rows, values in parts:
+        results[rows] = values
+    return results
+
+
 async def run_batches(
     backend: InferenceBackend,
     frame: Frame,
@@ -47,11 +56,7 @@ async def run_batches(
             parts.append((rows, postprocess(batch, output)))
 
     await asyncio.gather(*(one(rows) for rows in batches))
-    first = parts[0][1]
-    results = np.empty((len(segments), *first.shape[1:]), dtype=first.dtype)
-    for rows, values in parts:
-        results[rows] = values
-    return results, stats
+    return _scatter(parts, len(segments)), stats
 
 
 def run_batches_blocking(
@@ -63,12 +68,9 @@ def run_batches_blocking(
     postprocess: PostProcess,
 ) -> np.ndarray:
     """The same, one batch after the other on the calling thread (for warm-up at load time)."""
-    parts = []
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
     for rows in plan_batches(framed_lengths(frame, segments), policy):
         batch = build_batch(frame, segments, rows, pad_token_id)
         parts.append((rows, postprocess(batch, backend.infer_blocking(batch))))
-    first = parts[0][1]
-    results = np.empty((len(segments), *first.shape[1:]), dtype=first.dtype)
-    for rows, values in parts:
-        results[rows] = values
-    return results
+    return _scatter(parts, len(segments))
+
