@@ -18,7 +18,7 @@ from serving.pipelines.framing import (
 )
 from serving.pipelines.inference import InferenceBackend
 from serving.pipelines.pooling import normalize, pool
-from serving.pipelines.run import run_batches, run_batches_blocking
+from serving.pipelines.run import BatchedPipeline
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.config import EmbeddingsOptions
 from serving.repository.layout import TokenizerInfo
@@ -31,7 +31,7 @@ class EmbeddingsOutcome:
     batches: list[BatchStats]
 
 
-class EmbeddingsPipeline:
+class EmbeddingsPipeline(BatchedPipeline):
     def __init__(
         self,
         tokenizer: Tokenizer,
@@ -42,11 +42,8 @@ class EmbeddingsPipeline:
         hidden_size: int,
         vocab_size: int | None,
     ) -> None:
-        self.tokenizer = tokenizer
-        self.backend = backend
-        self.info = info
+        super().__init__(tokenizer, backend, info, batching)
         self.options = options
-        self.batching = batching
         self.hidden_size = hidden_size
         self.vocab_size = vocab_size
 
@@ -108,9 +105,7 @@ class EmbeddingsPipeline:
             tokens = await self.tokenizer.tokenize(texts or [])
         segments = self._segments(tokens)
         frame = single_frame(self.info)
-        pooled, stats = await run_batches(
-            self.backend, frame, segments, self.info.pad_token_id, self.batching, self._pool
-        )
+        pooled, stats = await self._run(frame, segments, self._pool)
         return EmbeddingsOutcome(
             vectors=self._finish(pooled, dimensions),
             prompt_tokens=int(framed_lengths(frame, segments).sum()),
@@ -120,15 +115,5 @@ class EmbeddingsPipeline:
     def embed_blocking(self, texts: list[str]) -> np.ndarray:
         """Embeddings on the calling thread: the load-time warm-up and check."""
         segments = self._segments(self.tokenizer.tokenize_blocking(texts))
-        pooled = run_batches_blocking(
-            self.backend, single_frame(self.info), segments, self.info.pad_token_id, self.batching, self._pool
-        )
+        pooled = self._run_blocking(single_frame(self.info), segments, self._pool)
         return self._finish(pooled, None)
-
-    @property
-    def waiting(self) -> int:
-        return self.backend.waiting + self.tokenizer.waiting
-
-    def close(self) -> None:
-        self.backend.close()
-        self.tokenizer.close()

@@ -18,7 +18,7 @@ from serving.pipelines.framing import (
     pair_frame,
 )
 from serving.pipelines.inference import InferenceBackend
-from serving.pipelines.run import run_batches, run_batches_blocking
+from serving.pipelines.run import BatchedPipeline
 from serving.pipelines.scoring import max_per_owner, relevance_logits, sigmoid
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.config import RerankOptions
@@ -37,7 +37,7 @@ def _logits_per_row(batch: EncodedBatch, output: np.ndarray) -> np.ndarray:
     return relevance_logits(output)
 
 
-class RerankPipeline:
+class RerankPipeline(BatchedPipeline):
     def __init__(
         self,
         tokenizer: Tokenizer,
@@ -46,11 +46,8 @@ class RerankPipeline:
         options: RerankOptions,
         batching: BatchPolicy,
     ) -> None:
-        self.tokenizer = tokenizer
-        self.backend = backend
-        self.info = info
+        super().__init__(tokenizer, backend, info, batching)
         self.options = options
-        self.batching = batching
 
     def _plan(
         self, tokens: RaggedTokens, max_chunks_per_doc: int | None, max_tokens_per_doc: int | None
@@ -88,9 +85,7 @@ class RerankPipeline:
     ) -> RerankOutcome:
         tokens = await self.tokenizer.tokenize([query, *documents])
         frame, segments = self._plan(tokens, max_chunks_per_doc, max_tokens_per_doc)
-        logits, stats = await run_batches(
-            self.backend, frame, segments, self.info.pad_token_id, self.batching, _logits_per_row
-        )
+        logits, stats = await self._run(frame, segments, _logits_per_row)
         per_document = max_per_owner(logits, segments.owner, len(documents))
         return RerankOutcome(
             scores=per_document if raw_scores else sigmoid(per_document),
@@ -103,15 +98,5 @@ class RerankPipeline:
         """Sigmoid scores on the calling thread: the load-time warm-up and check."""
         tokens = self.tokenizer.tokenize_blocking([query, *documents])
         frame, segments = self._plan(tokens, None, None)
-        logits = run_batches_blocking(
-            self.backend, frame, segments, self.info.pad_token_id, self.batching, _logits_per_row
-        )
+        logits = self._run_blocking(frame, segments, _logits_per_row)
         return sigmoid(max_per_owner(logits, segments.owner, len(documents)))
-
-    @property
-    def waiting(self) -> int:
-        return self.backend.waiting + self.tokenizer.waiting
-
-    def close(self) -> None:
-        self.backend.close()
-        self.tokenizer.close()

@@ -11,6 +11,8 @@ import numpy as np
 from serving.pipelines.batching import BatchPolicy, BatchStats, plan_batches
 from serving.pipelines.framing import EncodedBatch, Frame, Segments, build_batch, framed_lengths
 from serving.pipelines.inference import InferenceBackend
+from serving.pipelines.tokenize import Tokenizer
+from serving.repository.layout import TokenizerInfo
 
 # Turns (the batch, the model output for it) into one result row per batch row.
 PostProcess = Callable[[EncodedBatch, np.ndarray], np.ndarray]
@@ -74,3 +76,35 @@ def run_batches_blocking(
         parts.append((rows, postprocess(batch, backend.infer_blocking(batch))))
     return _scatter(parts, len(segments))
 
+
+class BatchedPipeline:
+    """What the rerank and embeddings pipelines share: a tokenizer, a backend, the tokenizer's
+    framing facts and the batch policy; batches run with the model's pad token."""
+
+    def __init__(
+        self, tokenizer: Tokenizer, backend: InferenceBackend, info: TokenizerInfo, batching: BatchPolicy
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.backend = backend
+        self.info = info
+        self.batching = batching
+
+    async def _run(
+        self, frame: Frame, segments: Segments, postprocess: PostProcess
+    ) -> tuple[np.ndarray, list[BatchStats]]:
+        return await run_batches(
+            self.backend, frame, segments, self.info.pad_token_id, self.batching, postprocess
+        )
+
+    def _run_blocking(self, frame: Frame, segments: Segments, postprocess: PostProcess) -> np.ndarray:
+        return run_batches_blocking(
+            self.backend, frame, segments, self.info.pad_token_id, self.batching, postprocess
+        )
+
+    @property
+    def waiting(self) -> int:
+        return self.backend.waiting + self.tokenizer.waiting
+
+    def close(self) -> None:
+        self.backend.close()
+        self.tokenizer.close()
