@@ -118,13 +118,17 @@ class ServableSpec:
     model: ModelSpec
 
 
-def _read_json(path: Path) -> Any:
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise ConfigError(f"{path}: file not found") from err
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err}") from err
+
+
+def _read_json(path: Path) -> Any:
+    text = _read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -207,12 +211,7 @@ def _bool_option(options: pbtxt.Message, key: str, default: bool, path: Path) ->
 
 
 def read_graph(path: Path) -> tuple[Task, RerankOptions | EmbeddingsOptions]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: file not found") from err
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err}") from err
+    text = _read_text(path)
     try:
         graph = pbtxt.parse(text)
     except pbtxt.PbtxtError as err:
