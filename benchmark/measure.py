@@ -112,6 +112,20 @@ class Measurement:
     def from_json(cls, data: dict[str, object]) -> Measurement:
         return cls(**data)  # type: ignore[arg-type]
 
+    @classmethod
+    def failed(cls, workload: str, system: str, concurrency: int, exc: BaseException) -> Measurement:
+        """A measurement that could not be made: the exception (type and message, cut to 300 characters)."""
+        return cls(workload, system, concurrency, error=f"{exc.__class__.__name__}: {exc}"[:300])
+
+    def summary(self) -> str:
+        """One progress line: the figures, or why it failed."""
+        if self.error:
+            return f"FAILED {self.error}"
+        return (
+            f"{self.requests} requests, {self.items_per_s:.1f} items/s, "
+            f"p50 {self.latency_percentile(50):.1f} ms, peak {self.peak_rss_mb} MB"
+        )
+
 
 def _requests_wanted(policy: RepeatPolicy, concurrency: int) -> tuple[int, int]:
     """(minimum, maximum) timed requests: at least one per client, so all of them overlap."""

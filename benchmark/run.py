@@ -145,34 +145,20 @@ def _run_server(
                             output_path(plan.work_dir / "outputs", workload.name, measurement.row_key), output
                         )
                     except Exception as exc:
-                        measurement = Measurement(
-                            workload.name,
-                            spec.key,
-                            concurrency,
-                            error=f"{exc.__class__.__name__}: {exc}"[:300],
-                        )
-                    log(f"    {spec.key} x{concurrency} {workload.name}: {_summary(measurement)}")
+                        measurement = Measurement.failed(workload.name, spec.key, concurrency, exc)
+                    log(f"    {spec.key} x{concurrency} {workload.name}: {measurement.summary()}")
                     results.append(measurement)
             runner.close()
     except Exception as exc:
         log(f"    {spec.key}: {exc}")
         done = {(m.workload, m.concurrency) for m in results}
         results += [
-            Measurement(w.name, spec.key, c, error=f"{exc.__class__.__name__}: {exc}"[:300])
+            Measurement.failed(w.name, spec.key, c, exc)
             for w in workloads
             for c in concurrencies
             if (w.name, c) not in done
         ]
     return results
-
-
-def _summary(measurement: Measurement) -> str:
-    if measurement.error:
-        return f"FAILED {measurement.error}"
-    return (
-        f"{measurement.requests} requests, {measurement.items_per_s:.1f} items/s, "
-        f"p50 {measurement.latency_percentile(50):.1f} ms, peak {measurement.peak_rss_mb} MB"
-    )
 
 
 def run(plan: RunPlan) -> int:

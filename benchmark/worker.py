@@ -76,22 +76,11 @@ def run_job(job: WorkerJob) -> list[Measurement]:
             np.save(output_path(job.outputs_dir, workload.name, measurement.row_key), output)
         except Exception as exc:
             traceback.print_exc()
-            measurement = Measurement(
-                workload.name, spec.key, 1, error=f"{exc.__class__.__name__}: {exc}"[:300]
-            )
+            measurement = Measurement.failed(workload.name, spec.key, 1, exc)
         results.append(measurement)
-        print(f"    {spec.key} {workload.name}: {_summary(measurement)}", file=sys.stderr, flush=True)
+        print(f"    {spec.key} {workload.name}: {measurement.summary()}", file=sys.stderr, flush=True)
     runner.close()
     return results
-
-
-def _summary(measurement: Measurement) -> str:
-    if measurement.error:
-        return f"FAILED {measurement.error}"
-    return (
-        f"{measurement.requests} requests, {measurement.items_per_s:.1f} items/s, "
-        f"p50 {measurement.latency_percentile(50):.1f} ms, peak {measurement.peak_rss_mb} MB"
-    )
 
 
 def main() -> None:
