@@ -105,7 +105,7 @@ class EmbeddingsPipeline(BatchedPipeline):
             tokens = await self.tokenizer.tokenize(texts or [])
         segments = self._segments(tokens)
         frame = single_frame(self.info)
-        pooled, stats = await self._run(frame, segments, self._pool)
+        pooled, stats = await self.run_batches(frame, segments, self._pool)
         return EmbeddingsOutcome(
             vectors=self._finish(pooled, dimensions),
             prompt_tokens=int(framed_lengths(frame, segments).sum()),
@@ -115,5 +115,5 @@ class EmbeddingsPipeline(BatchedPipeline):
     def embed_blocking(self, texts: list[str]) -> np.ndarray:
         """Embeddings on the calling thread: the load-time warm-up and check."""
         segments = self._segments(self.tokenizer.tokenize_blocking(texts))
-        pooled = self._run_blocking(single_frame(self.info), segments, self._pool)
+        pooled = self.run_batches_blocking(single_frame(self.info), segments, self._pool)
         return self._finish(pooled, None)

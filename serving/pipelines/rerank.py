@@ -85,7 +85,7 @@ class RerankPipeline(BatchedPipeline):
     ) -> RerankOutcome:
         tokens = await self.tokenizer.tokenize([query, *documents])
         frame, segments = self._plan(tokens, max_chunks_per_doc, max_tokens_per_doc)
-        logits, stats = await self._run(frame, segments, _logits_per_row)
+        logits, stats = await self.run_batches(frame, segments, _logits_per_row)
         per_document = max_per_owner(logits, segments.owner, len(documents))
         return RerankOutcome(
             scores=per_document if raw_scores else sigmoid(per_document),
@@ -98,5 +98,5 @@ class RerankPipeline(BatchedPipeline):
         """Sigmoid scores on the calling thread: the load-time warm-up and check."""
         tokens = self.tokenizer.tokenize_blocking([query, *documents])
         frame, segments = self._plan(tokens, None, None)
-        logits = self._run_blocking(frame, segments, _logits_per_row)
+        logits = self.run_batches_blocking(frame, segments, _logits_per_row)
         return sigmoid(max_per_owner(logits, segments.owner, len(documents)))

@@ -27,59 +27,9 @@ def _scatter(parts: list[tuple[np.ndarray, np.ndarray]], count: int) -> np.ndarr
     return results
 
 
-async def run_batches(
-    backend: InferenceBackend,
-    frame: Frame,
-    segments: Segments,
-    pad_token_id: int,
-    policy: BatchPolicy,
-    postprocess: PostProcess,
-) -> tuple[np.ndarray, list[BatchStats]]:
-    """Results for every segment, in segment order, and what each inference call did.
-
-    Batches are built only when the backend can take them, so a request with many chunks
-    never holds more than `backend.capacity` padded batches in memory.
-    """
-    batches = plan_batches(framed_lengths(frame, segments), policy)
-    slots = asyncio.Semaphore(backend.capacity)
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
-    stats: list[BatchStats] = []
-
-    async def one(rows: np.ndarray) -> None:
-        async with slots:
-            batch = build_batch(frame, segments, rows, pad_token_id)
-            started = time.perf_counter()
-            output = await backend.infer(batch)
-            stats.append(
-                BatchStats(
-                    rows=len(rows), padded_tokens=batch.input_ids.size, seconds=time.perf_counter() - started
-                )
-            )
-            parts.append((rows, postprocess(batch, output)))
-
-    await asyncio.gather(*(one(rows) for rows in batches))
-    return _scatter(parts, len(segments)), stats
-
-
-def run_batches_blocking(
-    backend: InferenceBackend,
-    frame: Frame,
-    segments: Segments,
-    pad_token_id: int,
-    policy: BatchPolicy,
-    postprocess: PostProcess,
-) -> np.ndarray:
-    """The same, one batch after the other on the calling thread (for warm-up at load time)."""
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
-    for rows in plan_batches(framed_lengths(frame, segments), policy):
-        batch = build_batch(frame, segments, rows, pad_token_id)
-        parts.append((rows, postprocess(batch, backend.infer_blocking(batch))))
-    return _scatter(parts, len(segments))
-
-
 class BatchedPipeline:
     """What the rerank and embeddings pipelines share: a tokenizer, a backend, the tokenizer's
-    framing facts and the batch policy; batches run with the model's pad token."""
+    framing facts and the batch policy; a request's batches are padded with the model's pad token."""
 
     def __init__(
         self, tokenizer: Tokenizer, backend: InferenceBackend, info: TokenizerInfo, batching: BatchPolicy
@@ -89,17 +39,43 @@ class BatchedPipeline:
         self.info = info
         self.batching = batching
 
-    async def _run(
+    async def run_batches(
         self, frame: Frame, segments: Segments, postprocess: PostProcess
     ) -> tuple[np.ndarray, list[BatchStats]]:
-        return await run_batches(
-            self.backend, frame, segments, self.info.pad_token_id, self.batching, postprocess
-        )
+        """Results for every segment, in segment order, and what each inference call did.
 
-    def _run_blocking(self, frame: Frame, segments: Segments, postprocess: PostProcess) -> np.ndarray:
-        return run_batches_blocking(
-            self.backend, frame, segments, self.info.pad_token_id, self.batching, postprocess
-        )
+        Batches are built only when the backend can take them, so a request with many chunks
+        never holds more than `backend.capacity` padded batches in memory.
+        """
+        batches = plan_batches(framed_lengths(frame, segments), self.batching)
+        slots = asyncio.Semaphore(self.backend.capacity)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        stats: list[BatchStats] = []
+
+        async def one(rows: np.ndarray) -> None:
+            async with slots:
+                batch = build_batch(frame, segments, rows, self.info.pad_token_id)
+                started = time.perf_counter()
+                output = await self.backend.infer(batch)
+                stats.append(
+                    BatchStats(
+                        rows=len(rows),
+                        padded_tokens=batch.input_ids.size,
+                        seconds=time.perf_counter() - started,
+                    )
+                )
+                parts.append((rows, postprocess(batch, output)))
+
+        await asyncio.gather(*(one(rows) for rows in batches))
+        return _scatter(parts, len(segments)), stats
+
+    def run_batches_blocking(self, frame: Frame, segments: Segments, postprocess: PostProcess) -> np.ndarray:
+        """The same, one batch after the other on the calling thread (for warm-up at load time)."""
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for rows in plan_batches(framed_lengths(frame, segments), self.batching):
+            batch = build_batch(frame, segments, rows, self.info.pad_token_id)
+            parts.append((rows, postprocess(batch, self.backend.infer_blocking(batch))))
+        return _scatter(parts, len(segments))
 
     @property
     def waiting(self) -> int:
