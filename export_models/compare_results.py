@@ -206,32 +206,30 @@ class ServerClient:
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             return []
 
-    def rerank(self, model_name: str, query: str, documents: Sequence[str]) -> Timed:
-        body = {"model": model_name, "query": query, "documents": list(documents)}
+    def _post(self, route: str, body: dict[str, Any]) -> tuple[Any, float]:
+        """The answer's JSON and how long the call took in ms; a refusal is a CompareError."""
         start = time.perf_counter()
-        response = self._request("POST", f"{self.base_url}/rerank", json=body)
+        response = self._request("POST", f"{self.base_url}/{route}", json=body)
         duration_ms = (time.perf_counter() - start) * 1000
         if response.status_code != 200:
             raise CompareError(
-                f"the server refused the rerank request ({response.status_code}): {_server_error(response)}"
+                f"the server refused the {route} request ({response.status_code}): {_server_error(response)}"
             )
+        return response.json(), duration_ms
+
+    def rerank(self, model_name: str, query: str, documents: Sequence[str]) -> Timed:
+        body = {"model": model_name, "query": query, "documents": list(documents)}
+        answer, duration_ms = self._post("rerank", body)
         scores = np.zeros(len(documents), dtype=np.float32)
-        for result in response.json()["results"]:
+        for result in answer["results"]:
             scores[result["index"]] = result["relevance_score"]
         return Timed(scores, duration_ms)
 
     def embed(self, model_name: str, inputs: Sequence[str]) -> Timed:
         # base64 is what the OpenAI SDK asks for by default: little-endian float32.
         body = {"model": model_name, "input": list(inputs), "encoding_format": "base64"}
-        start = time.perf_counter()
-        response = self._request("POST", f"{self.base_url}/embeddings", json=body)
-        duration_ms = (time.perf_counter() - start) * 1000
-        if response.status_code != 200:
-            raise CompareError(
-                f"the server refused the embeddings request ({response.status_code}): "
-                f"{_server_error(response)}"
-            )
-        data = sorted(response.json()["data"], key=lambda item: item["index"])
+        answer, duration_ms = self._post("embeddings", body)
+        data = sorted(answer["data"], key=lambda item: item["index"])
         vectors = [np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4") for item in data]
         return Timed(np.stack(vectors), duration_ms)
 
