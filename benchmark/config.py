@@ -5,7 +5,7 @@ Adding a workload or a system is adding an entry here (systems: benchmark/system
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from benchmark.workloads import RepeatPolicy, WorkloadSpec
 from serving.repository.layout import Task
@@ -44,6 +44,20 @@ MINILM = ModelChoice(
     "sentence-transformers/all-MiniLM-L6-v2",
 )
 
+# The same latency request in both configurations; the tiny run repeats it fewer times.
+R2_LATENCY = WorkloadSpec(
+    "R2",
+    "one query, 2 short documents (latency)",
+    Task.RERANK,
+    "reranker",
+    n_items=2,
+    min_tokens=8,
+    max_tokens=24,
+    seed=2,
+    primary="latency",
+    repeat=RepeatPolicy(min_requests=30, min_seconds=5.0, max_requests=200),
+)
+
 FULL = BenchConfig(
     name="full",
     models=(
@@ -68,18 +82,7 @@ FULL = BenchConfig(
             seed=1,
             repeat=RepeatPolicy(min_requests=2, min_seconds=15.0, max_requests=12, warmup_requests=1),
         ),
-        WorkloadSpec(
-            "R2",
-            "one query, 2 short documents (latency)",
-            Task.RERANK,
-            "reranker",
-            n_items=2,
-            min_tokens=8,
-            max_tokens=24,
-            seed=2,
-            primary="latency",
-            repeat=RepeatPolicy(min_requests=30, min_seconds=5.0, max_requests=200),
-        ),
+        R2_LATENCY,
         WorkloadSpec(
             "E1",
             "256 inputs of 8-250 tokens",
@@ -119,18 +122,7 @@ TINY = BenchConfig(
             seed=1,
             repeat=RepeatPolicy(min_requests=2, min_seconds=0.0, max_requests=2, warmup_requests=1),
         ),
-        WorkloadSpec(
-            "R2",
-            "one query, 2 short documents (latency)",
-            Task.RERANK,
-            "reranker",
-            n_items=2,
-            min_tokens=8,
-            max_tokens=24,
-            seed=2,
-            primary="latency",
-            repeat=RepeatPolicy(min_requests=3, min_seconds=0.0, max_requests=3),
-        ),
+        replace(R2_LATENCY, repeat=RepeatPolicy(min_requests=3, min_seconds=0.0, max_requests=3)),
         WorkloadSpec(
             "E1",
             "16 inputs of 8-120 tokens",
