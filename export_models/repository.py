@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,14 @@ from serving.repository.layout import (
     tokenizer_servable_name,
 )
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# templates/ at the repository root (a checkout or an editable install); a wheel installs the same
+# files as data under <prefix>/share/ovtext/templates (pyproject.toml, tool.setuptools.data-files).
+_CHECKOUT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = (
+    _CHECKOUT_TEMPLATES
+    if _CHECKOUT_TEMPLATES.is_dir()
+    else Path(sys.prefix) / "share" / "ovtext" / "templates"
+)
 GRAPH_TEMPLATE = "graph.pbtxt.j2"
 SUBCONFIG_TEMPLATE = "subconfig.json.j2"
 STAGING_PREFIX = ".ovtext-export-"
