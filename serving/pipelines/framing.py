@@ -32,16 +32,21 @@ class RaggedTokens:
     offsets: np.ndarray  # 1-D, len = number of texts + 1, starts at 0
 
     @classmethod
+    def from_lengths(cls, ids: np.ndarray, lengths: np.ndarray) -> RaggedTokens:
+        """`ids` holds the texts one after another; text i has lengths[i] of them."""
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(ids=ids.astype(ID_DTYPE, copy=False), offsets=offsets)
+
+    @classmethod
     def from_lists(cls, rows: list[list[int]] | list[np.ndarray]) -> RaggedTokens:
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
         ids = (
             np.concatenate([np.asarray(r, dtype=ID_DTYPE) for r in rows])
-            if rows and offsets[-1] > 0
+            if rows and lengths.sum() > 0
             else np.zeros(0, dtype=ID_DTYPE)
         )
-        return cls(ids=ids, offsets=offsets)
+        return cls.from_lengths(ids, lengths)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1

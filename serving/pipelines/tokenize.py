@@ -24,7 +24,7 @@ import openvino as ov
 import openvino_tokenizers  # noqa: F401  (registers the tokenizer ops with OpenVINO)
 from openvino import opset13
 
-from serving.pipelines.framing import ID_DTYPE, RaggedTokens
+from serving.pipelines.framing import RaggedTokens
 from serving.pipelines.inference import InferencePool
 
 log = logging.getLogger(__name__)
@@ -86,23 +86,17 @@ def pack_strings(texts: list[str]) -> dict[str, np.ndarray]:
 
 def _from_ragged(begins: np.ndarray, ends: np.ndarray, values: np.ndarray) -> RaggedTokens:
     lengths = (ends - begins).astype(np.int64)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
     if len(lengths) and np.array_equal(begins[1:], ends[:-1]):
-        ids = values[int(begins[0]) : int(ends[-1])]
-    else:
-        within = np.arange(int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-        ids = values[np.repeat(begins.astype(np.int64), lengths) + within]
-    return RaggedTokens(ids=ids.astype(ID_DTYPE, copy=False), offsets=offsets)
+        return RaggedTokens.from_lengths(values[int(begins[0]) : int(ends[-1])], lengths)
+    starts = np.cumsum(lengths) - lengths  # where each text starts in the packed result
+    within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)
+    return RaggedTokens.from_lengths(values[np.repeat(begins.astype(np.int64), lengths) + within], lengths)
 
 
 def _from_dense(input_ids: np.ndarray, attention_mask: np.ndarray) -> RaggedTokens:
     mask = attention_mask.astype(bool)
-    lengths = mask.sum(axis=1).astype(np.int64)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
     # Right padding: row-major boolean indexing keeps each row's ids in order.
-    return RaggedTokens(ids=input_ids[mask].astype(ID_DTYPE, copy=False), offsets=offsets)
+    return RaggedTokens.from_lengths(input_ids[mask], mask.sum(axis=1).astype(np.int64))
 
 
 class Tokenizer:
