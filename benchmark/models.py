@@ -12,17 +12,16 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.config import ModelChoice
+from export_models.cli import export_command_line
 from serving.repository.layout import CONFIG_FILE, Task
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXPORT_SCRIPT = REPO_ROOT / "export_models" / "export_model.py"
 STAMP_FILE = "bench_export_stamp.json"
 
 
@@ -122,21 +121,9 @@ def export_repository(
         return config_path
     shutil.rmtree(repository, ignore_errors=True)
     repository.mkdir(parents=True)
-    command = [
-        sys.executable,
-        str(EXPORT_SCRIPT),
-        choice.task.value,
-        "--source_model",
-        str(source),
-        "--model_name",
-        choice.served_name,
-        "--weight-format",
-        weight_format,
-        "--config_file_path",
-        str(config_path),
-        "--model_repository_path",
-        str(repository),
-    ]
+    command = export_command_line(
+        choice.task.value, source, repository, model_name=choice.served_name, weight_format=weight_format
+    )
     log(f"  {choice.key} {weight_format}: exporting ({' '.join(command[1:])})")
     started = time.monotonic()
     log_path = work_dir / "logs" / f"export-{choice.key}-{weight_format}.log"

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from export_models import demo_models
+from export_models.cli import export_command_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXPORT_SCRIPT = REPO_ROOT / "export_models" / "export_model.py"
 
 # No model hub is reachable here: anything that tries to download must fail fast.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -43,33 +42,6 @@ def xlmr_reranker_source() -> Path:
     return demo_models.xlmr_reranker_source()
 
 
-def export_command(
-    task: str,
-    source: Path | str,
-    repo: Path,
-    *extra_args: str,
-    model_name: str | None = None,
-    weight_format: str = "fp32",
-) -> list[str]:
-    """The export_model.py command line the run_export fixture runs."""
-    command = [
-        sys.executable,
-        str(EXPORT_SCRIPT),
-        task,
-        "--source_model",
-        str(source),
-        "--weight-format",
-        weight_format,
-        "--config_file_path",
-        str(Path(repo) / "config.json"),
-        "--model_repository_path",
-        str(repo),
-    ]
-    if model_name is not None:
-        command += ["--model_name", model_name]
-    return command + list(extra_args)
-
-
 @pytest.fixture(scope="session")
 def run_export() -> RunExport:
     """Run `python export_models/export_model.py <task> ...` from the repo root, offline."""
@@ -82,7 +54,7 @@ def run_export() -> RunExport:
         model_name: str | None = None,
         weight_format: str = "fp32",
     ) -> subprocess.CompletedProcess:
-        command = export_command(
+        command = export_command_line(
             task, source, repo, *extra_args, model_name=model_name, weight_format=weight_format
         )
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from export_models.cli import EXPORT_SCRIPT
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EXPORT_SCRIPT = REPO_ROOT / "export_models" / "export_model.py"
 OTHER_ENTRY = {"name": "someone/else", "base_path": "someone/else", "custom_key": [1, 2]}
 
 
