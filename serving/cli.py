@@ -1,6 +1,8 @@
 """`python -m serving` / `ovtext-serve`: serve a model repository over HTTP.
 
-Flag names follow the reference server's docker run line (--config_path, --rest_port).
+Flag names follow the reference server's docker run line (--config_path, --rest_port). Every flag
+can also come from an environment variable, OVTEXT_<FLAG> (OVTEXT_REST_PORT, OVTEXT_CONFIG_PATH,
+...); PORT and HOST are read too, as the FastAPI rerank services do. A flag wins over a variable.
 """
 
 from __future__ import annotations
@@ -8,27 +10,53 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from serving.settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
+ENV_PREFIX = "OVTEXT"
+API_KEYS_ENV = "OVTEXT_API_KEYS"
+GRACEFUL_SHUTDOWN_S = 30
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+
+@click.command(
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "show_default": True,
+        "auto_envvar_prefix": ENV_PREFIX,
+    }
+)
 @click.option(
     "--config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
     help="config.json of the model repository.",
 )
-@click.option("--rest_port", type=click.IntRange(0, 65535), default=8000, help="HTTP port.")
-@click.option("--host", default="127.0.0.1", help="Address to bind; 0.0.0.0 for all interfaces.")
+@click.option(
+    "--rest_port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    envvar=["OVTEXT_REST_PORT", "PORT"],
+    show_envvar=True,
+    help="HTTP port.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    envvar=["OVTEXT_HOST", "HOST"],
+    show_envvar=True,
+    help="Address to bind; 0.0.0.0 for all interfaces.",
+)
 @click.option(
     "--port",
     "grpc_port",
     type=click.IntRange(0, 65535),
     default=None,
+    envvar="OVTEXT_GRPC_PORT",
     help="The reference server's gRPC port: accepted so its command line works; there is no gRPC endpoint.",
 )
 @click.option(
@@ -38,10 +66,10 @@ from serving.settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
     help="Seconds between checks of config.json and the version folders.",
 )
 @click.option(
-    "--max_documents",
-    type=click.IntRange(min=1),
-    default=1000,
-    help="Most documents per rerank request (inputs per embeddings request).",
+    "--max_documents", type=click.IntRange(min=1), default=1000, help="Most documents per rerank request."
+)
+@click.option(
+    "--max_inputs", type=click.IntRange(min=1), default=2048, help="Most inputs per embeddings request."
 )
 @click.option(
     "--max_body_bytes",
@@ -58,6 +86,41 @@ from serving.settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
 @click.option(
     "--max_batch_size", type=click.IntRange(min=1), default=64, help="Most rows in one inference batch."
 )
+@click.option(
+    "--max_concurrent_requests",
+    type=click.IntRange(min=1),
+    default=512,
+    help="Model requests in progress at once; more are refused at once with 429 and Retry-After.",
+)
+@click.option(
+    "--request_timeout",
+    type=click.FloatRange(min=0.001),
+    default=60.0,
+    help="Seconds a request may take; a longer one gets 504 and its remaining batches are cancelled.",
+)
+@click.option(
+    "--max_request_tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most tokens one request may feed the model (after chunking; specials included). Default: no limit.",
+)
+@click.option(
+    "--api_key",
+    "api_keys",
+    multiple=True,
+    callback=lambda _ctx, _param, values: tuple(
+        key for value in values for key in re.split(r"[,\s]+", value) if key
+    ),
+    help=f"Require `Authorization: Bearer <key>` on model routes (repeatable; also {API_KEYS_ENV}, "
+    "comma-separated). Without keys the server is open.",
+)
+@click.option(
+    "--api_key_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File of API keys, one a line (# comments); re-read when it changes.",
+)
+@click.option("--protect_metrics", is_flag=True, help="With API keys, /metrics needs a key too.")
 @click.option("--log_level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def main(
     config_path: Path,
@@ -66,16 +129,22 @@ def main(
     grpc_port: int | None,
     poll_interval: float,
     max_documents: int,
+    max_inputs: int,
     max_body_bytes: int,
     batch_token_budget: int,
     max_batch_size: int,
+    max_concurrent_requests: int,
+    request_timeout: float,
+    max_request_tokens: int | None,
+    api_keys: tuple[str, ...],
+    api_key_file: Path | None,
+    protect_metrics: bool,
     log_level: str,
 ) -> None:
     """Serve the rerank and embeddings models listed in CONFIG_PATH (Cohere and OpenAI APIs)."""
-    import uvicorn
-
     from serving.http.app import create_app
     from serving.pipelines.batching import BatchPolicy
+    from serving.pipelines.run import RequestLimits
     from serving.registry import ModelRegistry
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -89,22 +158,57 @@ def main(
         rest_port=rest_port,
         poll_interval=poll_interval,
         max_documents=max_documents,
+        max_inputs=max_inputs,
         max_body_bytes=max_body_bytes,
         batch_token_budget=batch_token_budget,
         max_batch_size=max_batch_size,
+        max_concurrent_requests=max_concurrent_requests,
+        request_timeout=request_timeout,
+        max_request_tokens=max_request_tokens,
+        api_keys=api_keys,
+        api_key_file=api_key_file.resolve() if api_key_file else None,
+        protect_metrics=protect_metrics,
         log_level=log_level,
     )
     if not settings.config_path.exists():
         raise click.BadParameter(f"{settings.config_path} does not exist", param_hint="--config_path")
+    if settings.api_key_file is not None and not settings.api_key_file.is_file():
+        raise click.BadParameter(f"{settings.api_key_file} does not exist", param_hint="--api_key_file")
     registry = ModelRegistry(
         settings.config_path,
         batching=BatchPolicy(token_budget=batch_token_budget, max_batch_size=max_batch_size),
+        limits=RequestLimits(max_request_tokens=max_request_tokens),
         poll_interval=poll_interval,
     )
     app = create_app(registry, settings)
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its clean shutdown
-        uvicorn.run(app, host=host, port=rest_port, log_level=log_level, access_log=log_level == "debug")
+    serve(app, settings)
     # OpenVINO's plugins can crash while the interpreter tears down its modules; the server
     # has shut down cleanly by now, so leave without that teardown.
     logging.shutdown()
     os._exit(0)
+
+
+def serve(app: object, settings: ServerSettings) -> None:
+    """uvicorn until SIGTERM/SIGINT: in-flight requests finish (up to 30 s), new ones are refused."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    # uvicorn would re-raise the signal after its clean shutdown (exit code -15);
+                    # the drain is done, so the process exits 0 instead.
+                    self._captured_signals.clear()
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.rest_port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    DrainingServer(config).run()

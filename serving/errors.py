@@ -49,9 +49,29 @@ class InputTooLong(ServingError):
     """A text has more tokens than the model takes (and truncation is off), or the query leaves no room."""
 
 
+class TooManyTokens(ServingError):
+    """The request needs more tokens (after chunking) than --max_request_tokens."""
+
+
 class BodyTooLarge(ServingError):
     """The request body is over the server's size limit."""
 
 
 class ReloadFailed(ServingError):
     """POST /v1/config/reload could not read config.json; what was serving keeps serving."""
+
+
+class Unauthorized(ServingError):
+    """API keys are configured and the request has no valid `Authorization: Bearer <key>`."""
+
+
+class Overloaded(ServingError):
+    """More requests in progress than --max_concurrent_requests: retry later."""
+
+
+class RequestTimedOut(ServingError):
+    """The request ran longer than --request_timeout; its remaining batches were cancelled."""
+
+
+class ModelFailure(ServingError):
+    """The model itself failed on a valid request (an inference error, non-finite output)."""

@@ -1,4 +1,4 @@
-"""Server settings (the command-line flags), as one typed object."""
+"""Server settings (the command-line flags and their environment variables), as one typed object."""
 
 from __future__ import annotations
 
@@ -14,8 +14,15 @@ class ServerSettings:
     host: str = "127.0.0.1"
     rest_port: int = 8000
     poll_interval: float = 1.0  # seconds between checks of config.json and the version folders
-    max_documents: int = 1000  # documents per rerank request, inputs per embeddings request
+    max_documents: int = 1000  # documents per rerank request
+    max_inputs: int = 2048  # inputs per embeddings request
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     batch_token_budget: int = 8192  # rows x padded length of one inference batch
     max_batch_size: int = 64
+    max_concurrent_requests: int = 512  # model requests in progress; more get 429 at once
+    request_timeout: float = 60.0  # seconds; a longer request gets 504 and its batches are cancelled
+    max_request_tokens: int | None = None  # framed tokens of one request (after chunking)
+    api_keys: tuple[str, ...] = ()  # keys given on the command line or in OVTEXT_API_KEYS
+    api_key_file: Path | None = None  # one key a line; re-read when it changes
+    protect_metrics: bool = False  # /metrics needs a key too
     log_level: str = "info"

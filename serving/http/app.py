@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from serving.http.errors import install_error_handlers
 from serving.http.metrics import ServerMetrics
-from serving.http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from serving.http.middleware import MetricsMiddleware, RequestBodyMiddleware, RequestContextMiddleware
+from serving.http.responses import JSONBody
 from serving.http.routes import build_router
 from serving.registry import ModelRegistry
 from serving.settings import ServerSettings
@@ -31,14 +32,22 @@ def create_app(registry: ModelRegistry, settings: ServerSettings, manage_registr
             if manage_registry:
                 registry.stop()
 
-    app = FastAPI(title="ovtext serving", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="ovtext serving",
+        description=DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=JSONBody,
+    )
     metrics = ServerMetrics(registry.queue_sizes)
     app.state.registry = registry
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(build_router(registry, settings, metrics))
-    # Added last = outermost: metrics see every request, including those the body limit rejects.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Added last = outermost: metrics see every request, including those the body limit rejects,
+    # and every response carries x-request-id and x-total-time.
+    app.add_middleware(RequestBodyMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware)
     return app

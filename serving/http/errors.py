@@ -6,24 +6,30 @@ Client mistakes are logged as one line (no traceback); only unexpected exception
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.errors import (
     BodyTooLarge,
     InputTooLong,
     InvalidRequest,
+    ModelFailure,
     ModelNotFound,
     ModelUnavailable,
+    Overloaded,
     ReloadFailed,
+    RequestTimedOut,
     ServingError,
     TooManyChunks,
     TooManyDocuments,
+    TooManyTokens,
+    Unauthorized,
 )
+from serving.http.responses import JSONBody, json_body
 
 log = logging.getLogger("serving.http")
 
@@ -31,12 +37,34 @@ STATUS: dict[type[ServingError], int] = {
     InvalidRequest: 400,
     TooManyDocuments: 400,
     TooManyChunks: 400,
+    TooManyTokens: 400,
     InputTooLong: 400,
     ReloadFailed: 400,
+    Unauthorized: 401,
     ModelNotFound: 404,
     BodyTooLarge: 413,
+    Overloaded: 429,
+    ModelFailure: 500,
     ModelUnavailable: 503,
+    RequestTimedOut: 504,
 }
+
+# Extra headers some errors carry (RFC 6750's challenge; when to retry).
+HEADERS: dict[type[ServingError], dict[str, str]] = {
+    Unauthorized: {"WWW-Authenticate": 'Bearer realm="ovtext"'},
+    Overloaded: {"Retry-After": "1"},
+    ModelUnavailable: {"Retry-After": "5"},
+}
+
+# The error body of the routes of one API family: (path -> belongs to it, (error, status) -> body).
+# The default is {"error": "<field>: <message>"}; API families with their own error body
+# (TEI's {"error", "error_type"}) register theirs with register_error_body().
+ErrorBody = Callable[[ServingError, int], dict[str, Any]]
+_BODIES: list[tuple[Callable[[str], bool], ErrorBody]] = []
+
+
+def register_error_body(applies_to: Callable[[str], bool], body: ErrorBody) -> None:
+    _BODIES.append((applies_to, body))
 
 
 def status_of(error: ServingError) -> int:
@@ -46,8 +74,18 @@ def status_of(error: ServingError) -> int:
     return 400
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error_response(path: str, error: ServingError) -> JSONBody:
+    """The one place a ServingError becomes an HTTP response (status, headers, body)."""
+    status = status_of(error)
+    body: dict[str, Any] = {"error": str(error)}
+    for applies_to, shape in _BODIES:
+        if applies_to(path):
+            body = shape(error, status)
+            break
+    headers: dict[str, str] = {}
+    for kind in type(error).__mro__:
+        headers.update(HEADERS.get(kind, {}))
+    return json_body(body, status_code=status, headers=headers)
 
 
 def _endpoint(request: Request) -> str:
@@ -99,31 +137,31 @@ def validation_message(error: RequestValidationError) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServingError)
-    async def serving_error(request: Request, error: ServingError) -> JSONResponse:
+    async def serving_error(request: Request, error: ServingError) -> JSONBody:
         status = status_of(error)
         log.info("%s %s -> %d: %s", request.method, request.url.path, status, error)
         _count(request, type(error).__name__)
-        return error_response(status, str(error))
+        return error_response(request.url.path, error)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_body(request: Request, error: RequestValidationError) -> JSONBody:
         message = validation_message(error)
         log.info("%s %s -> 400: %s", request.method, request.url.path, message)
         _count(request, InvalidRequest.__name__)
-        return error_response(400, message)
+        return error_response(request.url.path, InvalidRequest(message))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONBody:
         _count(request, f"HTTP{error.status_code}")
         message = error.detail if isinstance(error.detail, str) else str(error.detail)
         if error.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}"
         elif error.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
-        return JSONResponse({"error": message}, status_code=error.status_code, headers=error.headers)
+        return json_body({"error": message}, status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def unexpected(request: Request, error: Exception) -> JSONBody:
         log.exception("%s %s failed", request.method, request.url.path)
         _count(request, "InternalError")
-        return error_response(500, f"internal error: {type(error).__name__}")
+        return error_response(request.url.path, ModelFailure(f"internal error: {type(error).__name__}"))

@@ -1,44 +1,96 @@
-"""ASGI middleware: the request body size limit, and request metrics."""
+"""ASGI middleware: request id and total time, the request body (size limit, client disconnects),
+and request metrics."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
 import time
+import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.errors import BodyTooLarge, ServingError
+from serving.http.errors import error_response
 from serving.http.metrics import ServerMetrics
 
 log = logging.getLogger("serving.http")
 
-
-async def _send_error(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+REQUEST_ID_HEADER = b"x-request-id"
+TOTAL_TIME_HEADER = b"x-total-time"
+# A request id a client sends back to us is echoed only if it looks like one.
+_MAX_REQUEST_ID = 128
 
 
-class BodyLimitMiddleware:
-    """Rejects bodies over `max_bytes` with 413, by Content-Length and by what actually arrives.
+def milliseconds(seconds: float) -> str:
+    """A duration as the x-*-time headers carry it: whole milliseconds, as TEI sends them."""
+    return str(round(seconds * 1000))
 
-    The body is read here (up to the limit) and handed on in one piece. Every POST body is JSON
-    in this API, so a missing or form Content-Type (curl -d without -H) is read as JSON too.
+
+def _client_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            text = value.decode("latin-1")
+            if 0 < len(text) <= _MAX_REQUEST_ID and text.isprintable():
+                return text
+    return None
+
+
+async def _send_error(scope: Scope, send: Send, error: ServingError) -> None:
+    response = error_response(scope.get("path", ""), error)
+    await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class RequestContextMiddleware:
+    """Gives every response `x-request-id` (the client's own, else a new one) and `x-total-time`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _client_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
+                headers.append((TOTAL_TIME_HEADER, milliseconds(time.perf_counter() - started).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class RequestBodyMiddleware:
+    """Reads the body (413 over `max_bytes`, by Content-Length and by what arrives) and hands it on
+    in one piece; then watches the connection and cancels the request if the client goes away
+    before the answer starts, so its waiting batches are dropped instead of computed for nobody.
+
+    Every POST body is JSON in this API, so a missing or form Content-Type (curl -d without -H)
+    is read as JSON too.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _too_large(self, size: str) -> str:
-        return f"body: {size} is over this server's limit of {self.max_bytes} bytes (--max_body_bytes)"
+    async def _reject(self, scope: Scope, send: Send, size: str) -> None:
+        error = BodyTooLarge(
+            f"{size} is over this server's limit of {self.max_bytes} bytes (--max_body_bytes)", "body"
+        )
+        log.info("%s %s -> 413: %s", scope["method"], scope["path"], error)
+        await _send_error(scope, send, error)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -47,9 +99,7 @@ class BodyLimitMiddleware:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            message = self._too_large(f"Content-Length {int(declared)}")
-            log.info("%s %s -> 413: %s", scope["method"], scope["path"], message)
-            await _send_error(send, 413, message)
+            await self._reject(scope, send, f"Content-Length {int(declared)}")
             return
         chunks: list[bytes] = []
         size = 0
@@ -60,9 +110,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                message = self._too_large(f"the body streamed so far ({size} bytes)")
-                log.info("%s %s -> 413: %s", scope["method"], scope["path"], message)
-                await _send_error(send, 413, message)
+                await self._reject(scope, send, f"the body streamed so far ({size} bytes)")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -73,34 +121,65 @@ class BodyLimitMiddleware:
             # In place: outer middleware reads what routing writes into this same scope.
             new_headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope["headers"] = [*new_headers, (b"content-type", b"application/json")]
+        await self._run_watching(scope, body, receive, send)
+
+    async def _run_watching(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
+        disconnected = asyncio.Event()
         delivered = False
+        answering = False
 
         async def replay() -> Message:
             nonlocal delivered
             if not delivered:
                 delivered = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            await disconnected.wait()
+            return {"type": "http.disconnect"}
 
-        await self.app(scope, replay, send)
+        async def watch() -> None:
+            while True:
+                if (await receive())["type"] == "http.disconnect":
+                    disconnected.set()
+                    return
+
+        async def sending(message: Message) -> None:
+            nonlocal answering
+            answering = True
+            await send(message)
+
+        handler = asyncio.ensure_future(self.app(scope, replay, sending))
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await asyncio.wait({handler, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not handler.done() and not answering:
+                log.info("%s %s: the client went away; request cancelled", scope["method"], scope["path"])
+                scope.setdefault("state", {})["cancelled"] = True
+                handler.cancel()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            with contextlib.suppress(asyncio.CancelledError):
+                await handler  # re-raises what the handler raised, like a plain call would
 
 
 class MetricsMiddleware:
-    """Counts requests by endpoint (the route's path template), model and status; times them."""
+    """Counts requests by endpoint (the route's path template), model and status; times them.
 
-    API_PREFIXES = ("/v1/", "/v2/", "/v3/")
+    A request whose client went away before any answer counts as status 499.
+    """
 
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
         self.app = app
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.API_PREFIXES):
+        if scope["type"] != "http" or scope["path"] == "/metrics":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-        scope.setdefault("state", {})
+        status = 499
+        state = scope.setdefault("state", {})
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -110,9 +189,13 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, capture)
+        except BaseException:
+            if not state.get("cancelled"):
+                status = 500
+            raise
         finally:
             route: Any = scope.get("route")
             endpoint = getattr(route, "path", "unmatched")
-            model = scope["state"].get("model", "")
+            model = state.get("model", "")
             self.metrics.requests.labels(endpoint, model, str(status)).inc()
             self.metrics.latency.labels(endpoint, model).observe(time.perf_counter() - started)

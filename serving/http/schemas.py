@@ -12,6 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr
 
+# Every integer a client sends is bounded, so no value can overflow numpy's int64 further down.
+MAX_INT = 2**31 - 1
+
 # ---- rerank (Cohere) ------------------------------------------------------------------------
 
 
@@ -49,11 +52,13 @@ class RerankRequest(BaseModel):
     model: StrictStr | None = Field(None, description="Model name; optional when one reranker is served")
     query: StrictStr = Field(min_length=1)
     documents: Documents = Field(description="Strings, or objects with a 'text' field")
-    top_n: StrictInt | None = Field(None, ge=1, description="Return the best N; default all")
+    top_n: StrictInt | None = Field(None, ge=1, le=MAX_INT, description="Return the best N; default all")
     return_documents: StrictBool = False
-    max_chunks_per_doc: StrictInt | None = Field(None, ge=1, description="Chunks kept per long document")
+    max_chunks_per_doc: StrictInt | None = Field(
+        None, ge=1, le=MAX_INT, description="Chunks kept per long document"
+    )
     max_tokens_per_doc: StrictInt | None = Field(
-        None, ge=1, description="Cohere v2: documents are cut to this many tokens first"
+        None, ge=1, le=MAX_INT, description="Cohere v2: documents are cut to this many tokens first"
     )
     rank_fields: list[StrictStr] | None = Field(
         None, min_length=1, description="Object documents: the fields ranked, in order (default ['text'])"
@@ -111,15 +116,17 @@ def _check_input(value: Any) -> list[str] | list[list[int]]:
             if not item:
                 raise ValueError(f"item {index} is an empty list of token ids")
             if not all(_is_token_id(token) for token in item):
-                raise ValueError(f"item {index} must be a list of integer token ids")
+                raise ValueError(f"item {index} must be a list of integer token ids (int32 values)")
         return value
     raise ValueError(
-        "must be a string, a list of strings, a list of token ids or a list of such lists (not mixed)"
+        "must be a string, a list of strings, a list of token ids (int32 values) or a list of such lists "
+        "(not mixed)"
     )
 
 
 def _is_token_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer that fits int32 (out-of-vocabulary ids are the model's to refuse, with its size)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_INT <= value <= MAX_INT
 
 
 EmbeddingsInput = Annotated[
@@ -136,7 +143,9 @@ class EmbeddingsRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="base64: little-endian float32 bytes, as the OpenAI SDK decodes them"
     )
-    dimensions: StrictInt | None = Field(None, ge=1, description="Keep the first N dimensions (renormalized)")
+    dimensions: StrictInt | None = Field(
+        None, ge=1, le=MAX_INT, description="Keep the first N dimensions (renormalized)"
+    )
     user: StrictStr | None = Field(None, description="Accepted and ignored")
 
 
@@ -172,3 +181,16 @@ class ModelList(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str
+
+
+# Error statuses the model routes document in the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid request (the message names the field)"},
+    401: {"model": ErrorBody, "description": "API keys are configured and none valid was sent"},
+    404: {"model": ErrorBody, "description": "Unknown model"},
+    413: {"model": ErrorBody, "description": "Body over the size limit"},
+    429: {"model": ErrorBody, "description": "Too many requests in progress (see Retry-After)"},
+    500: {"model": ErrorBody, "description": "The model failed on this request"},
+    503: {"model": ErrorBody, "description": "Model not loaded"},
+    504: {"model": ErrorBody, "description": "The request took longer than --request_timeout"},
+}

@@ -1,4 +1,4 @@
-"""The embeddings pipeline: tokenize once, frame single texts, infer, pool, normalize."""
+"""The embeddings pipeline: tokenize once, frame single texts, batch, pool, normalize."""
 
 from __future__ import annotations
 
@@ -7,21 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from serving.errors import InputTooLong, InvalidRequest
-from serving.pipelines.batching import BatchPolicy, BatchStats
-from serving.pipelines.framing import (
-    EncodedBatch,
-    RaggedTokens,
-    Segments,
-    framed_lengths,
-    single_frame,
-    whole_texts,
-)
-from serving.pipelines.inference import InferenceBackend
+from serving.pipelines.batching import BatchScheduler, BatchStats, Job, JobResult
+from serving.pipelines.framing import EncodedBatch, RaggedTokens, Segments, single_frame, whole_texts
 from serving.pipelines.pooling import normalize, pool
-from serving.pipelines.run import BatchedPipeline
+from serving.pipelines.run import BatchedPipeline, RequestLimits, RequestTimings, finite_rows
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.config import EmbeddingsOptions
 from serving.repository.layout import TokenizerInfo
+
+# Token ids a client may send: the model's vocabulary is checked once the model is known.
+MAX_TOKEN_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -29,23 +24,25 @@ class EmbeddingsOutcome:
     vectors: np.ndarray  # [inputs, dimensions] float32, in request order
     prompt_tokens: int  # special tokens included
     batches: list[BatchStats]
+    timings: RequestTimings
 
 
 class EmbeddingsPipeline(BatchedPipeline):
     def __init__(
         self,
         tokenizer: Tokenizer,
-        backend: InferenceBackend,
+        scheduler: BatchScheduler,
         info: TokenizerInfo,
+        limits: RequestLimits,
         options: EmbeddingsOptions,
-        batching: BatchPolicy,
         hidden_size: int,
         vocab_size: int | None,
     ) -> None:
-        super().__init__(tokenizer, backend, info, batching)
+        super().__init__(tokenizer, scheduler, info, limits)
         self.options = options
         self.hidden_size = hidden_size
         self.vocab_size = vocab_size
+        self._pooled = finite_rows(self._pool, "embeddings")
 
     def _pool(self, batch: EncodedBatch, output: np.ndarray) -> np.ndarray:
         return pool(output, batch.attention_mask, self.options.pooling)
@@ -66,26 +63,48 @@ class EmbeddingsPipeline(BatchedPipeline):
             )
         return whole_texts(tokens)
 
-    def _check_token_ids(self, tokens: RaggedTokens) -> None:
-        if not len(tokens.ids):
-            return
-        low, high = int(tokens.ids.min()), int(tokens.ids.max())
-        limit = self.vocab_size if self.vocab_size is not None else 2**31
-        if low < 0 or high >= limit:
-            bad = low if low < 0 else high
-            raise InvalidRequest(f"token id {bad} is outside the vocabulary [0, {limit})", field="input")
+    def _check_token_ids(self, token_ids: list[list[int]]) -> RaggedTokens:
+        """Pre-tokenized inputs as RaggedTokens; every id must be in the model's vocabulary."""
+        tokens = RaggedTokens.from_lists(token_ids)  # the schema bounds ids, so int64 holds them
+        limit = self.vocab_size if self.vocab_size is not None else MAX_TOKEN_ID + 1
+        outside = np.flatnonzero((tokens.ids < 0) | (tokens.ids >= limit))
+        if len(outside):
+            position = int(outside[0])
+            item = int(np.searchsorted(tokens.offsets, position, side="right")) - 1
+            raise InvalidRequest(
+                f"item {item}: token id {int(tokens.ids[position])} is outside the vocabulary [0, {limit})",
+                field="input",
+            )
+        return tokens
 
-    def _finish(self, pooled: np.ndarray, dimensions: int | None) -> np.ndarray:
-        vectors = normalize(pooled) if self.options.normalize_embeddings else pooled
+    def _check_dimensions(self, dimensions: int | None) -> None:
+        if dimensions is not None and dimensions > self.hidden_size:
+            raise InvalidRequest(
+                f"{dimensions} is more than the model's {self.hidden_size} dimensions", field="dimensions"
+            )
+
+    def _job(self, tokens: RaggedTokens) -> Job:
+        segments = self._segments(tokens)
+        job = Job(single_frame(self.info), segments, self._pooled)
+        self.check_request_tokens(job.total_tokens, "input")
+        return job
+
+    def _outcome(
+        self, job: Job, result: JobResult, dimensions: int | None, tokenization: float
+    ) -> EmbeddingsOutcome:
+        vectors = result.values
+        if self.options.normalize_embeddings:
+            vectors = normalize(vectors)
         if dimensions is not None:
-            if dimensions > vectors.shape[1]:
-                raise InvalidRequest(
-                    f"{dimensions} is more than the model's {vectors.shape[1]} dimensions", field="dimensions"
-                )
             vectors = vectors[:, :dimensions]
             if self.options.normalize_embeddings:
                 vectors = normalize(vectors)
-        return vectors.astype(np.float32, copy=False)
+        return EmbeddingsOutcome(
+            vectors=vectors.astype(np.float32, copy=False),
+            prompt_tokens=job.total_tokens,
+            batches=result.batches,
+            timings=self.timings(tokenization, result),
+        )
 
     async def embed(
         self,
@@ -94,26 +113,25 @@ class EmbeddingsPipeline(BatchedPipeline):
         dimensions: int | None = None,
     ) -> EmbeddingsOutcome:
         """Embed texts, or pre-tokenized inputs (ids without special tokens; they are added)."""
-        if dimensions is not None and dimensions > self.hidden_size:
-            raise InvalidRequest(
-                f"{dimensions} is more than the model's {self.hidden_size} dimensions", field="dimensions"
-            )
+        self._check_dimensions(dimensions)
         if token_ids is not None:
-            tokens = RaggedTokens.from_lists(token_ids)
-            self._check_token_ids(tokens)
+            tokens, seconds = self._check_token_ids(token_ids), 0.0
         else:
-            tokens = await self.tokenizer.tokenize(texts or [])
-        segments = self._segments(tokens)
-        frame = single_frame(self.info)
-        pooled, stats = await self.run_batches(frame, segments, self._pool)
-        return EmbeddingsOutcome(
-            vectors=self._finish(pooled, dimensions),
-            prompt_tokens=int(framed_lengths(frame, segments).sum()),
-            batches=stats,
-        )
+            tokens, seconds = await self._tokenize(texts or [])
+        job = self._job(tokens)
+        return self._outcome(job, await self._run(job), dimensions, seconds)
 
-    def embed_blocking(self, texts: list[str]) -> np.ndarray:
-        """Embeddings on the calling thread: the load-time warm-up and check."""
-        segments = self._segments(self.tokenizer.tokenize_blocking(texts))
-        pooled = self.run_batches_blocking(single_frame(self.info), segments, self._pool)
-        return self._finish(pooled, None)
+    def embed_blocking(
+        self,
+        texts: list[str] | None = None,
+        token_ids: list[list[int]] | None = None,
+        dimensions: int | None = None,
+    ) -> EmbeddingsOutcome:
+        """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
+        self._check_dimensions(dimensions)
+        if token_ids is not None:
+            tokens, seconds = self._check_token_ids(token_ids), 0.0
+        else:
+            tokens, seconds = self._tokenize_blocking(texts or [])
+        job = self._job(tokens)
+        return self._outcome(job, self._run_blocking(job), dimensions, seconds)

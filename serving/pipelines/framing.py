@@ -147,25 +147,40 @@ def whole_texts(texts: RaggedTokens, max_body: int | None = None) -> Segments:
     )
 
 
+def chunk_counts(
+    lengths: np.ndarray,
+    chunk_size: int,
+    max_tokens_per_text: int | None = None,
+    max_chunks_per_text: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens kept, chunks) of each text, from its length alone: nothing is allocated per chunk.
+
+    A text is first cut to `max_tokens_per_text`, then split into chunks of at most `chunk_size`
+    tokens, of which at most `max_chunks_per_text` are kept. An empty text still gives one chunk.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    kept = np.asarray(lengths, dtype=np.int64)
+    if max_tokens_per_text is not None:
+        kept = np.minimum(kept, max_tokens_per_text)
+    counts = np.maximum(1, -(-kept // chunk_size))  # ceil, at least one span
+    if max_chunks_per_text is not None:
+        counts = np.minimum(counts, max_chunks_per_text)
+        kept = np.minimum(kept, counts * chunk_size)
+    return kept, counts
+
+
 def chunk_texts(
     texts: RaggedTokens,
     chunk_size: int,
     max_tokens_per_text: int | None = None,
     max_chunks_per_text: int | None = None,
 ) -> Segments:
-    """Split each text into consecutive spans of at most `chunk_size` tokens.
+    """Split each text into consecutive spans of at most `chunk_size` tokens (see chunk_counts).
 
-    A text is first cut to `max_tokens_per_text`; then at most `max_chunks_per_text` spans
-    are kept. An empty text still gives one (empty) span so every text gets a score.
+    Count with chunk_counts() and check limits first: this allocates a few integers per chunk.
     """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    lengths = texts.lengths
-    if max_tokens_per_text is not None:
-        lengths = np.minimum(lengths, max_tokens_per_text)
-    counts = np.maximum(1, -(-lengths // chunk_size))  # ceil, at least one span
-    if max_chunks_per_text is not None:
-        counts = np.minimum(counts, max_chunks_per_text)
+    lengths, counts = chunk_counts(texts.lengths, chunk_size, max_tokens_per_text, max_chunks_per_text)
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
     # Index of each span within its text: 0, 1, ... restarting at every text.
     first_span = np.zeros(len(texts), dtype=np.int64)

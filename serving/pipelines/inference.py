@@ -1,19 +1,23 @@
-"""Run compiled OpenVINO models from asyncio without blocking the event loop.
+"""Run compiled OpenVINO models off the event loop.
 
-An InferencePool owns a fixed set of InferRequests of one compiled model (one per stream, as
-OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS says); a call borrows an idle request, runs it on
-a worker thread (OpenVINO releases the GIL) and returns it, so concurrent requests never
-share one. The pipelines talk to an InferenceBackend: anything with `infer(batch)`; today the
-backend sends each batch straight to the pool, and a batcher that merges batches of concurrent
-requests under a token budget can implement the same protocol and slot in between.
+- InferencePool (the tokenizer): a fixed set of InferRequests; a call borrows an idle one on a
+  worker thread (OpenVINO releases the GIL) and always gives it back, whatever happens to the
+  caller, so concurrent calls never share one. Usable from asyncio (`run`) and from any thread
+  (`run_blocking`).
+- OpenVINORunner (the rerank/embeddings model): one InferRequest per slot, each driven by one
+  worker thread of the BatchScheduler (serving/pipelines/batching.py); feeds only the inputs the
+  model has.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import re
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -22,10 +26,15 @@ from serving.pipelines.framing import EncodedBatch
 
 
 def openvino_error_message(error: BaseException) -> str:
-    """OpenVINO's exception text without the 'Exception from src/...' location lines."""
+    """OpenVINO's exception text without its source locations ('Exception from src/...', paths)."""
     lines = [line.strip() for line in str(error).splitlines()]
     useful = [line for line in lines if line and not line.startswith("Exception from ")]
-    return " ".join(useful) if useful else str(error).strip() or type(error).__name__
+    text = " ".join(useful) if useful else type(error).__name__
+    # "Check 'x' failed at src/plugins/...cpp:123:" names OpenVINO's sources, not the problem.
+    text = re.sub(r"Check '[^']*' failed at \S+:\d+:?\s*", "", text)
+    # Absolute paths (of libraries, of the server's files) become their last part.
+    text = re.sub(r"(?:/[\w.+-]+)+/([\w.+-]+)", r"\1", text)
+    return text.strip() or type(error).__name__
 
 
 def _infer_and_copy(request: ov.InferRequest, inputs: Any, outputs: Sequence[int]) -> list[np.ndarray]:
@@ -40,16 +49,17 @@ class InferencePool:
     def __init__(
         self, compiled: ov.CompiledModel, size: int, label: str, outputs: Sequence[int] = (0,)
     ) -> None:
-        self._compiled = compiled
         self._outputs = tuple(outputs)
         self._requests = [compiled.create_infer_request() for _ in range(max(1, size))]
-        self._idle: asyncio.Queue[ov.InferRequest] = asyncio.Queue()
+        self._idle: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
         for request in self._requests:
-            self._idle.put_nowait(request)
+            self._idle.put(request)
         self._executor = ThreadPoolExecutor(
-            max_workers=len(self._requests), thread_name_prefix=f"infer-{label}"
+            max_workers=len(self._requests), thread_name_prefix=f"tok-{label}"
         )
-        self._waiting = 0
+        self._lock = threading.Lock()
+        self._submitted = 0
+        self._started = 0
 
     @property
     def size(self) -> int:
@@ -58,81 +68,47 @@ class InferencePool:
     @property
     def waiting(self) -> int:
         """Calls queued for an idle infer request right now."""
-        return self._waiting
-
-    async def run(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray]:
-        self._waiting += 1
-        try:
-            request = await self._idle.get()
-        finally:
-            self._waiting -= 1
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _infer_and_copy, request, dict(inputs), self._outputs)
-        try:
-            result = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # The worker thread still uses the request: give it back only when it is done.
-            future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._idle.put_nowait, request))
-            raise
-        except BaseException:
-            self._idle.put_nowait(request)
-            raise
-        self._idle.put_nowait(request)
-        return result
+        return self._submitted - self._started
 
     def run_blocking(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray]:
-        """For loading (warm-up) before the pool serves: not to be mixed with concurrent run()."""
-        return _infer_and_copy(self._requests[0], dict(inputs), self._outputs)
+        request = self._idle.get()
+        try:
+            return _infer_and_copy(request, dict(inputs), self._outputs)
+        finally:
+            self._idle.put(request)
+
+    def _run_counted(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray]:
+        with self._lock:
+            self._started += 1
+        return self.run_blocking(inputs)
+
+    async def run(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray]:
+        with self._lock:
+            self._submitted += 1
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run_counted, inputs)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False)
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self._requests.clear()
 
 
-class InferenceBackend(Protocol):
-    """Where a pipeline sends its padded batches."""
+class OpenVINORunner:
+    """One InferRequest per slot of a compiled rerank/embeddings model."""
 
-    @property
-    def capacity(self) -> int:
-        """How many batches can usefully be in flight at once."""
-        ...
-
-    @property
-    def waiting(self) -> int:
-        """Batches queued, not yet running."""
-        ...
-
-    async def infer(self, batch: EncodedBatch) -> np.ndarray: ...
-
-    def infer_blocking(self, batch: EncodedBatch) -> np.ndarray: ...
-
-    def close(self) -> None: ...
-
-
-class OpenVINOBackend:
-    """Sends each batch to an InferencePool; feeds only the inputs the model has."""
-
-    def __init__(self, compiled: ov.CompiledModel, pool_size: int, label: str, output_index: int = 0) -> None:
+    def __init__(self, compiled: ov.CompiledModel, slots: int, output_index: int = 0) -> None:
         self.input_names = [port.get_any_name() for port in compiled.inputs]
-        self._pool = InferencePool(compiled, pool_size, label, outputs=(output_index,))
+        self._output_index = output_index
+        self._requests = [compiled.create_infer_request() for _ in range(max(1, slots))]
 
     @property
-    def capacity(self) -> int:
-        return self._pool.size
+    def slots(self) -> int:
+        return len(self._requests)
 
-    @property
-    def waiting(self) -> int:
-        return self._pool.waiting
-
-    def _inputs(self, batch: EncodedBatch) -> dict[str, np.ndarray]:
+    def infer(self, slot: int, batch: EncodedBatch) -> np.ndarray:
         available = batch.as_inputs()
-        return {name: available[name] for name in self.input_names}
-
-    async def infer(self, batch: EncodedBatch) -> np.ndarray:
-        return (await self._pool.run(self._inputs(batch)))[0]
-
-    def infer_blocking(self, batch: EncodedBatch) -> np.ndarray:
-        return self._pool.run_blocking(self._inputs(batch))[0]
+        inputs = {name: available[name] for name in self.input_names}
+        return _infer_and_copy(self._requests[slot], inputs, (self._output_index,))[0]
 
     def close(self) -> None:
-        self._pool.close()
+        self._requests.clear()

@@ -1,86 +1,94 @@
-"""Send the padded batches of one request to the backend and collect per-row results."""
+"""What the rerank and embeddings pipelines share: a tokenizer, the batching core, request limits.
+
+Each pipeline turns a request into a Job (framed rows, nothing padded yet) and hands it to the
+BatchScheduler; the async form serves HTTP, the blocking form serves the load-time warm-up, the
+corpus job and the benchmark's bare-model ceiling: both run the same code.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from serving.pipelines.batching import BatchPolicy, BatchStats, plan_batches
-from serving.pipelines.framing import EncodedBatch, Frame, Segments, build_batch, framed_lengths
-from serving.pipelines.inference import InferenceBackend
+from serving.errors import ModelFailure, TooManyTokens
+from serving.pipelines.batching import BatchScheduler, Job, JobResult, PostProcess
+from serving.pipelines.framing import EncodedBatch, RaggedTokens
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.layout import TokenizerInfo
 
-# Turns (the batch, the model output for it) into one result row per batch row.
-PostProcess = Callable[[EncodedBatch, np.ndarray], np.ndarray]
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Server-wide limits on one request (the graph's own limits live in its options)."""
+
+    max_request_tokens: int | None = None  # framed tokens after chunking; None: no limit
 
 
-def _scatter(parts: list[tuple[np.ndarray, np.ndarray]], count: int) -> np.ndarray:
-    """One array of `count` results: each part's values put at its rows (parts come in any order)."""
-    first = parts[0][1]
-    results = np.empty((count, *first.shape[1:]), dtype=first.dtype)
-    for rows, values in parts:
-        results[rows] = values
-    return results
+@dataclass(frozen=True)
+class RequestTimings:
+    """Where a request's time went (the x-*-time response headers), in seconds."""
+
+    tokenization: float
+    queue: float
+    inference: float
+
+
+def finite_rows(postprocess: PostProcess, what: str) -> PostProcess:
+    """`postprocess`, failing the request when the model gave NaN or infinity for any of its rows."""
+
+    def checked(batch: EncodedBatch, output: np.ndarray) -> np.ndarray:
+        values = postprocess(batch, output)
+        if not np.isfinite(values).all():
+            raise ModelFailure(f"the model computed non-finite {what} for this request")
+        return values
+
+    return checked
 
 
 class BatchedPipeline:
-    """What the rerank and embeddings pipelines share: a tokenizer, a backend, the tokenizer's
-    framing facts and the batch policy; a request's batches are padded with the model's pad token."""
-
     def __init__(
-        self, tokenizer: Tokenizer, backend: InferenceBackend, info: TokenizerInfo, batching: BatchPolicy
+        self, tokenizer: Tokenizer, scheduler: BatchScheduler, info: TokenizerInfo, limits: RequestLimits
     ) -> None:
         self.tokenizer = tokenizer
-        self.backend = backend
+        self.scheduler = scheduler
         self.info = info
-        self.batching = batching
+        self.limits = limits
 
-    async def run_batches(
-        self, frame: Frame, segments: Segments, postprocess: PostProcess
-    ) -> tuple[np.ndarray, list[BatchStats]]:
-        """Results for every segment, in segment order, and what each inference call did.
+    def check_request_tokens(self, tokens: int, field: str) -> None:
+        limit = self.limits.max_request_tokens
+        if limit is not None and tokens > limit:
+            raise TooManyTokens(
+                f"the request needs {tokens} tokens (special tokens and chunking included), more than "
+                f"this server's limit of {limit} (--max_request_tokens)",
+                field=field,
+            )
 
-        Batches are built only when the backend can take them, so a request with many chunks
-        never holds more than `backend.capacity` padded batches in memory.
-        """
-        batches = plan_batches(framed_lengths(frame, segments), self.batching)
-        slots = asyncio.Semaphore(self.backend.capacity)
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
-        stats: list[BatchStats] = []
+    async def _tokenize(self, texts: list[str]) -> tuple[RaggedTokens, float]:
+        started = time.perf_counter()
+        tokens = await self.tokenizer.tokenize(texts)
+        return tokens, time.perf_counter() - started
 
-        async def one(rows: np.ndarray) -> None:
-            async with slots:
-                batch = build_batch(frame, segments, rows, self.info.pad_token_id)
-                started = time.perf_counter()
-                output = await self.backend.infer(batch)
-                stats.append(
-                    BatchStats(
-                        rows=len(rows),
-                        padded_tokens=batch.input_ids.size,
-                        seconds=time.perf_counter() - started,
-                    )
-                )
-                parts.append((rows, postprocess(batch, output)))
+    def _tokenize_blocking(self, texts: list[str]) -> tuple[RaggedTokens, float]:
+        started = time.perf_counter()
+        tokens = self.tokenizer.tokenize_blocking(texts)
+        return tokens, time.perf_counter() - started
 
-        await asyncio.gather(*(one(rows) for rows in batches))
-        return _scatter(parts, len(segments)), stats
+    @staticmethod
+    def timings(tokenization: float, result: JobResult) -> RequestTimings:
+        return RequestTimings(tokenization, result.queue_seconds, result.inference_seconds)
 
-    def run_batches_blocking(self, frame: Frame, segments: Segments, postprocess: PostProcess) -> np.ndarray:
-        """The same, one batch after the other on the calling thread (for warm-up at load time)."""
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
-        for rows in plan_batches(framed_lengths(frame, segments), self.batching):
-            batch = build_batch(frame, segments, rows, self.info.pad_token_id)
-            parts.append((rows, postprocess(batch, self.backend.infer_blocking(batch))))
-        return _scatter(parts, len(segments))
+    async def _run(self, job: Job) -> JobResult:
+        return await self.scheduler.run(job)
+
+    def _run_blocking(self, job: Job) -> JobResult:
+        return self.scheduler.run_blocking(job)
 
     @property
     def waiting(self) -> int:
-        return self.backend.waiting + self.tokenizer.waiting
+        return self.scheduler.waiting + self.tokenizer.waiting
 
     def close(self) -> None:
-        self.backend.close()
+        self.scheduler.close()
         self.tokenizer.close()

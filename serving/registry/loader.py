@@ -9,15 +9,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
 import openvino as ov
 
-from serving.errors import ServingError
-from serving.pipelines.batching import BatchPolicy
+from serving.errors import ModelFailure, ServingError
+from serving.pipelines.batching import BatchPolicy, BatchScheduler
 from serving.pipelines.embeddings import EmbeddingsPipeline
-from serving.pipelines.inference import OpenVINOBackend, openvino_error_message
+from serving.pipelines.inference import OpenVINORunner, openvino_error_message
 from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository import layout
 from serving.repository.config import EmbeddingsOptions, RerankOptions, ServableSpec
@@ -78,11 +79,21 @@ def _vocab_size(model: ov.Model) -> int | None:
     return None
 
 
-def _read(core: ov.Core, path, what: str) -> ov.Model:
+def _shown(path: Path, root: Path) -> str:
+    """A path as messages show it: relative to the repository, never the server's absolute layout."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _read(core: ov.Core, path: Path, what: str, root: Path) -> ov.Model:
     try:
         return core.read_model(path)
     except RuntimeError as err:
-        raise LoadError(f"cannot read the {what} IR {path}: {openvino_error_message(err)}") from err
+        raise LoadError(
+            f"cannot read the {what} IR {_shown(path, root)}: {openvino_error_message(err)}"
+        ) from err
 
 
 def _compile(core: ov.Core, model: ov.Model, device: str, config: dict[str, str]) -> ov.CompiledModel:
@@ -94,27 +105,39 @@ def _compile(core: ov.Core, model: ov.Model, device: str, config: dict[str, str]
         ) from err
 
 
-def load_servable(core: ov.Core, spec: ServableSpec, files: VersionFiles, batching: BatchPolicy) -> Servable:
-    """Read, compile and warm up version `files.version` of `spec`; raises LoadError."""
+def load_servable(
+    core: ov.Core,
+    spec: ServableSpec,
+    files: VersionFiles,
+    batching: BatchPolicy,
+    limits: RequestLimits,
+    root: Path,
+) -> Servable:
+    """Read, compile and warm up version `files.version` of `spec`; raises LoadError.
+
+    `root` is the repository folder: messages name files relative to it.
+    """
     label = f"{spec.name}:{files.version}"
-    tokenizer_model = _read(core, files.tokenizer_xml, "tokenizer")
-    model = _read(core, files.model_xml, spec.task.value)
+    tokenizer_model = _read(core, files.tokenizer_xml, "tokenizer", root)
+    model = _read(core, files.model_xml, spec.task.value, root)
     try:
         info = layout.read_tokenizer_info(tokenizer_model)
     except (KeyError, TypeError, ValueError) as err:
-        raise LoadError(f"{files.tokenizer_xml}: {err}") from err
+        raise LoadError(f"{_shown(files.tokenizer_xml, root)}: {err}") from err
     try:
         model_info: ModelInfo | None = layout.read_model_info(model)
     except KeyError:
         model_info = None  # optional: only descriptive
     except (TypeError, ValueError) as err:
-        raise LoadError(f"{files.model_xml}: {err}") from err
+        raise LoadError(f"{_shown(files.model_xml, root)}: {err}") from err
     if model_info is not None and model_info.task != spec.task.value:
-        raise LoadError(f"{files.model_xml} is a {model_info.task} model, the graph is {spec.task.value}")
+        raise LoadError(
+            f"{_shown(files.model_xml, root)} is a {model_info.task} model, the graph is {spec.task.value}"
+        )
     inputs = {port.get_any_name() for port in model.inputs}
     if "input_ids" not in inputs or "attention_mask" not in inputs or inputs - KNOWN_INPUTS:
         raise LoadError(
-            f"{files.model_xml}: inputs {sorted(inputs)}; "
+            f"{_shown(files.model_xml, root)}: inputs {sorted(inputs)}; "
             "expected input_ids, attention_mask [, token_type_ids]"
         )
     vocab_size = _vocab_size(model)
@@ -130,26 +153,30 @@ def load_servable(core: ov.Core, spec: ServableSpec, files: VersionFiles, batchi
     device = spec.model.target_device
     compiled = _compile(core, model, device, spec.model.plugin_config)
     try:
-        pool_size = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        slots = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     except RuntimeError:
-        pool_size = 1
-    backend = OpenVINOBackend(compiled, pool_size, label, output_index)
+        slots = 1
+    scheduler = BatchScheduler(
+        OpenVINORunner(compiled, slots, output_index), batching, info.pad_token_id, label
+    )
 
     pipeline: Pipeline
     if spec.task is Task.RERANK:
         assert isinstance(spec.options, RerankOptions)
-        pipeline = RerankPipeline(tokenizer, backend, info, spec.options, batching)
+        pipeline = RerankPipeline(tokenizer, scheduler, info, limits, spec.options)
     else:
         assert isinstance(spec.options, EmbeddingsOptions)
         hidden = model.outputs[output_index].get_partial_shape()
         hidden_size = hidden[hidden.rank.get_length() - 1]
         if not hidden_size.is_static:
-            raise LoadError(f"{files.model_xml}: the hidden size of the output is not static")
+            scheduler.close()
+            tokenizer.close()
+            raise LoadError(f"{_shown(files.model_xml, root)}: the hidden size of the output is not static")
         pipeline = EmbeddingsPipeline(
-            tokenizer, backend, info, spec.options, batching, hidden_size.get_length(), vocab_size
+            tokenizer, scheduler, info, limits, spec.options, hidden_size.get_length(), vocab_size
         )
-    _warm_up(pipeline, label)
-    log.info("loaded %s (%s on %s, %d infer requests)", label, spec.task.value, device, pool_size)
+    _warm_up(pipeline)
+    log.info("loaded %s (%s on %s, %d infer requests)", label, spec.task.value, device, slots)
     return Servable(
         name=spec.name,
         version=files.version,
@@ -161,21 +188,19 @@ def load_servable(core: ov.Core, spec: ServableSpec, files: VersionFiles, batchi
     )
 
 
-def _warm_up(pipeline: Pipeline, label: str) -> None:
+def _warm_up(pipeline: Pipeline) -> None:
     """One real inference: catches models that compile but cannot run, and pays the first-call cost."""
     try:
         if isinstance(pipeline, RerankPipeline):
-            scores = pipeline.rerank_blocking("warm up", ["a short document", "another one"])
-            finite = bool(np.isfinite(scores).all())
+            pipeline.rerank_blocking("warm up", ["a short document", "another one"])
         else:
-            vectors = pipeline.embed_blocking(["warm up"])
-            finite = bool(np.isfinite(vectors).all())
+            pipeline.embed_blocking(["warm up"])
+    except ModelFailure as err:
+        pipeline.close()
+        raise LoadError(f"warm-up inference failed: {err.message}") from err
     except (RuntimeError, ValueError, ServingError) as err:
         pipeline.close()
         raise LoadError(f"warm-up inference failed: {openvino_error_message(err)}") from err
-    except Exception:
+    except BaseException:
         pipeline.close()
         raise
-    if not finite:
-        pipeline.close()
-        raise LoadError(f"{label}: warm-up inference gave non-finite values")

@@ -22,6 +22,7 @@ import openvino as ov
 
 from serving.errors import InvalidRequest, ModelNotFound, ModelUnavailable
 from serving.pipelines.batching import BatchPolicy
+from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
 from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
 from serving.repository.layout import Task
@@ -51,8 +52,12 @@ class VersionStatus:
     error_code: str = OK
     error_message: str = OK
     servable: Servable | None = None
-    files: VersionFiles | None = None  # the files it was loaded (or failed to load) from
+    files: VersionFiles | None = None  # the files the servable was loaded from
     spec: ServableSpec | None = None  # the configuration it was loaded with
+    # The last load that failed: retried when the files or configuration change again, or on
+    # POST /v1/config/reload; a servable loaded earlier keeps serving meanwhile.
+    failed_files: VersionFiles | None = None
+    failed_spec: ServableSpec | None = None
 
     @property
     def failed(self) -> bool:
@@ -111,12 +116,15 @@ class ModelRegistry:
         self,
         config_path: Path,
         batching: BatchPolicy | None = None,
+        limits: RequestLimits | None = None,
         poll_interval: float = 1.0,
         settle_seconds: float | None = None,
         core: ov.Core | None = None,
     ) -> None:
         self.config_path = Path(config_path)
         self.batching = batching or BatchPolicy()
+        self.limits = limits or RequestLimits()
+        self.root = self.config_path.parent
         self.poll_interval = poll_interval
         # How long a new or changed version folder must stay unchanged before it is loaded.
         self.settle_seconds = min(0.5, poll_interval) if settle_seconds is None else settle_seconds
@@ -184,10 +192,11 @@ class ModelRegistry:
             try:
                 entries = read_config(self.config_path)
             except ConfigError as err:
-                if str(err) != self.config_error:
-                    log.error("%s; keeping the models that are loaded", err)
-                self.config_error = str(err)
-                raise
+                message = self.public(str(err))
+                if message != self.config_error:
+                    log.error("%s; keeping the models that are loaded", message)
+                self.config_error = message
+                raise ConfigError(message) from err
             if self.config_error is not None:
                 log.info("%s is valid again", self.config_path)
             self.config_error = None
@@ -221,11 +230,14 @@ class ModelRegistry:
                 self._models[entry.name] = model
         try:
             spec = read_servable_spec(entry)
-        except ConfigError as err:
+        except (ConfigError, OSError, ValueError) as err:  # one bad model never stops the others
+            message = self.public(
+                str(err) if isinstance(err, ConfigError) else f"cannot read its files: {err}"
+            )
             with self._lock:
-                if model.error != str(err):
-                    log.error("model %s: %s", model.name, err)
-                model.error = str(err)
+                if model.error != message:
+                    log.error("model %s: %s", model.name, message)
+                model.error = message
             return None
         with self._lock:
             if model.error is not None:
@@ -243,7 +255,11 @@ class ModelRegistry:
         """
 
         def scan(spec: ServableSpec) -> dict[int, VersionFiles]:
-            return scan_versions(spec.tokenizer.base_path, spec.model.base_path)
+            try:
+                return scan_versions(spec.tokenizer.base_path, spec.model.base_path)
+            except (OSError, ValueError) as err:  # e.g. a base_path the filesystem rejects
+                log.error("model %s: cannot list its version folders: %s", spec.name, err)
+                return {}
 
         first = {model.name: scan(spec) for model, spec in specs}
         settled = all(
@@ -272,16 +288,28 @@ class ModelRegistry:
         present: set[int],
         force: bool,
     ) -> None:
-        """Load what the version policy wants, then switch requests to it."""
-        desired = spec.model.version_policy.select(set(stable))
+        """Load what the version policy wants, then switch requests to it.
+
+        A loaded version whose files are changing right now stays selectable (and serving) until
+        they settle; it is rebuilt then. Without this, the policy would fall back to an older
+        version for the few seconds a copy takes, and come back after.
+        """
+        loaded = {
+            v
+            for v in present
+            if (status := model.versions.get(v)) is not None and status.servable is not None
+        }
+        desired = spec.model.version_policy.select(set(stable) | loaded)
         for version in desired:
-            if self._needs_load(model.versions.get(version), stable[version], spec, force):
+            if version in stable and self._needs_load(
+                model.versions.get(version), stable[version], spec, force
+            ):
                 self._load(model, spec, stable[version])
 
         with self._lock:
-            loaded = [v for v in desired if model.versions[v].servable is not None]
+            serving_now = [v for v in desired if model.versions[v].servable is not None]
             # Nothing wanted could be loaded: keep serving what serves, while its files are there.
-            serving = loaded or [v for v in model.serving if v in present]
+            serving = serving_now or [v for v in model.serving if v in present]
             for version in model.serving:
                 if version not in serving:
                     self._retire(model, version)
@@ -298,10 +326,16 @@ class ModelRegistry:
     ) -> bool:
         if status is None or status.state in (VersionState.START, VersionState.END, VersionState.UNLOADING):
             return True
-        changed = status.files is None or status.files.signature != files.signature or status.spec != spec
-        if status.servable is not None:
-            return changed  # files replaced in place or configuration edited: rebuild
-        return changed or force  # failed before: retry when something changed, or on request
+        serving_these = status.files is not None and status.files.signature == files.signature
+        if status.servable is not None and serving_these and status.spec == spec:
+            return False  # serving exactly these files
+        failed_before = (
+            status.failed_files is not None
+            and status.failed_files.signature == files.signature
+            and status.failed_spec == spec
+        )
+        # These files (and configuration) failed before: retry only when asked to.
+        return force if failed_before else True
 
     def _load(self, model: ModelEntry, spec: ServableSpec, files: VersionFiles) -> None:
         with self._lock:
@@ -309,12 +343,12 @@ class ModelRegistry:
             if status.servable is None:
                 status.state = VersionState.LOADING
         try:
-            servable = load_servable(self.core, spec, files, self.batching)
+            servable = load_servable(self.core, spec, files, self.batching, self.limits, self.root)
         except LoadError as err:
-            message = str(err)
+            message = self.public(str(err))
             log.error("model %s version %d failed to load: %s", model.name, files.version, message)
         except Exception as err:  # a bug or an unexpected OpenVINO error: still keep serving
-            message = f"{type(err).__name__}: {err}"
+            message = self.public(f"{type(err).__name__}: {err}")
             log.exception("model %s version %d failed to load", model.name, files.version)
         else:
             with self._lock:
@@ -322,14 +356,22 @@ class ModelRegistry:
                 status.servable = servable
                 status.state, status.error_code, status.error_message = VersionState.AVAILABLE, OK, OK
                 status.files, status.spec = files, spec
+                status.failed_files = status.failed_spec = None
                 if previous is not None:
                     self._retire_servable(previous, None)
             return
         with self._lock:
-            status.files, status.spec = files, spec
-            status.error_code, status.error_message = FAILED, message
+            status.failed_files, status.failed_spec = files, spec
             if status.servable is None:
-                status.state = VersionState.LOADING
+                status.state, status.error_code, status.error_message = VersionState.LOADING, FAILED, message
+            else:  # the earlier files keep serving; say why the new ones are not
+                status.error_message = (
+                    f"serving the earlier files of this version; the changed files failed: {message}"
+                )
+
+    def public(self, message: str) -> str:
+        """A message for clients: file names relative to the repository, not the server's paths."""
+        return message.replace(f"{self.root}/", "").replace(str(self.config_path), self.config_path.name)
 
     def _retire(self, model: ModelEntry, version: int) -> None:
         status = model.versions[version]

@@ -124,7 +124,9 @@ def _read_text(path: Path) -> str:
     except FileNotFoundError as err:
         raise ConfigError(f"{path}: file not found") from err
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err}") from err
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
 
 
 def _read_json(path: Path) -> Any:
@@ -133,6 +135,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}: invalid JSON: {err}") from err
+    except RecursionError as err:
+        raise ConfigError(f"{path}: JSON nested too deeply") from err
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -216,6 +220,8 @@ def read_graph(path: Path) -> tuple[Task, RerankOptions | EmbeddingsOptions]:
         graph = pbtxt.parse(text)
     except pbtxt.PbtxtError as err:
         raise ConfigError(f"{path}: {err}") from err
+    except RecursionError as err:
+        raise ConfigError(f"{path}: messages nested too deeply") from err
     task, node = _graph_node(graph, path)
     if task is Task.RERANK:
         options = _node_options(node, "RerankCalculatorOVOptions")

@@ -94,7 +94,7 @@ BAD_EMBEDDINGS = [
     ({"input": "a", "encoding_format": "hex"}, "encoding_format"),
     ({"input": "a", "dimensions": 0}, "dimensions"),
     ({"input": "a", "dimensions": 385}, "dimensions"),  # MiniLM has 384
-    ({"input": ["a"] * 1001}, "input"),
+    ({"input": ["a"] * 2049}, "input"),  # over --max_inputs
 ]
 
 

@@ -1,0 +1,80 @@
+"""JSON responses: orjson (numpy arrays written directly), never NaN, always encodable.
+
+A client may put lone surrogates ("\\ud800", legal in a JSON escape, not in UTF-8) in any string
+we echo back (a model name in an error, a returned document); they become U+FFFD instead of
+making the response unencodable. Large payloads (a 1000 x 1024 embeddings answer) are rendered
+on a worker thread a slice at a time, so the event loop keeps answering other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.responses import Response
+
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+# Values (floats, ids) above which a list payload is rendered off the event loop.
+OFF_LOOP_VALUES = 50_000
+_SLICE_ITEMS = 32
+
+
+def without_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys included) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, Mapping):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_surrogates(item) for item in value]
+    return value
+
+
+def render(content: Any) -> bytes:
+    try:
+        return orjson.dumps(content, option=JSON_OPTIONS)
+    except TypeError:  # a lone surrogate somewhere in a string
+        return orjson.dumps(without_surrogates(content), option=JSON_OPTIONS)
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else render(content)
+
+
+def _render_with_list(head: dict[str, Any], key: str, items: Sequence[Any]) -> bytes:
+    """`head` plus `key`: `items` (written last), a slice of items at a time: the GIL is let go between."""
+    slices = (
+        render(items[start : start + _SLICE_ITEMS])[1:-1] for start in range(0, len(items), _SLICE_ITEMS)
+    )
+    opening = render(head)[:-1] + (b"," if head else b"") + render(key) + b":["
+    return opening + b",".join(slices) + b"]}"
+
+
+async def json_with_list(
+    head: dict[str, Any],
+    key: str,
+    items: Sequence[Any],
+    values: int,
+    headers: Mapping[str, str] | None = None,
+) -> JSONBody:
+    """A response whose `key` holds a long list; rendered off the loop when it holds many values."""
+    if values > OFF_LOOP_VALUES:
+        body = await asyncio.to_thread(_render_with_list, head, key, items)
+    else:
+        body = render({**head, key: items})
+    return JSONBody(body, headers=dict(headers or {}))
+
+
+def json_body(content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> JSONBody:
+    return JSONBody(render(content), status_code=status_code, headers=dict(headers or {}))
+
+
+def float_list(values: np.ndarray) -> np.ndarray:
+    """float32 values as orjson writes them (shortest repr of each float32)."""
+    return np.ascontiguousarray(values, dtype=np.float32)

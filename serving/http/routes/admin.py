@@ -1,0 +1,89 @@
+"""Models, configuration, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from serving.errors import ModelNotFound, ModelUnavailable, ReloadFailed
+from serving.http.metrics import ServerMetrics
+from serving.http.responses import JSONBody, json_body
+from serving.http.schemas import ERROR_RESPONSES, ErrorBody, ModelCard, ModelList
+from serving.registry import ModelRegistry
+from serving.repository.config import ConfigError
+
+MODELS_PATHS = ("/v3/models", "/v1/models", "/v3/v1/models")
+
+
+def build_model_router(registry: ModelRegistry) -> APIRouter:
+    """Routes that describe or change what is served (they need an API key when keys are set)."""
+    router = APIRouter()
+
+    async def models() -> ModelList:
+        """The models being served (OpenAI model list)."""
+        return ModelList(
+            data=[
+                ModelCard(id=m.name, created=int(m.loaded_at), task=m.task.value, version=m.version)
+                for m in sorted(registry.served_models(), key=lambda m: m.name)
+            ]
+        )
+
+    for path in MODELS_PATHS:
+        router.add_api_route(
+            path, models, methods=["GET"], tags=["models"], include_in_schema=path == "/v3/models"
+        )
+
+    @router.get("/v1/config", tags=["config"])
+    async def config_status() -> dict[str, Any]:
+        """Per model: each version's state and status (error_code, error_message), as OVMS reports them."""
+        return registry.config_status()
+
+    @router.post("/v1/config/reload", tags=["config"], responses={400: {"model": ErrorBody}})
+    async def config_reload() -> dict[str, Any]:
+        """Re-read config.json and the version folders now; returns the new /v1/config."""
+        try:
+            await asyncio.to_thread(registry.reload, True)
+        except ConfigError as err:
+            raise ReloadFailed(f"{err}; the loaded models keep serving") from err
+        return registry.config_status()
+
+    return router
+
+
+def build_health_router(registry: ModelRegistry) -> APIRouter:
+    """Liveness and readiness: always open (orchestrators probe them without keys)."""
+    router = APIRouter()
+
+    @router.get("/v2/health/live", tags=["health"])
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @router.get("/v2/health/ready", tags=["health"], responses={503: {"model": ErrorBody}})
+    async def ready() -> JSONBody:
+        if registry.ready:
+            return json_body({"ready": True})
+        return json_body({"error": "models are still loading"}, status_code=503)
+
+    @router.get("/v2/models/{name:path}/ready", tags=["health"], responses=ERROR_RESPONSES)
+    async def model_ready(name: str) -> dict[str, Any]:
+        """Whether the model (name URL-encoded, e.g. BAAI%2Fbge-reranker-large) has a loaded version."""
+        if not registry.is_known(name):
+            raise ModelNotFound(f"model '{name}' is not configured")
+        if not registry.is_model_ready(name):
+            raise ModelUnavailable(f"model '{name}' has no loaded version (see GET /v1/config)")
+        return {"name": name, "ready": True}
+
+    return router
+
+
+def build_metrics_router(metrics: ServerMetrics) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/metrics", tags=["metrics"], response_class=Response)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return router

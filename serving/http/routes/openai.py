@@ -1,0 +1,53 @@
+"""OpenAI embeddings: /v3/embeddings (the reference server's path), /v1/embeddings, /v3/v1/embeddings."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+from fastapi import APIRouter, Request
+
+from serving.http.responses import JSONBody, float_list, json_with_list
+from serving.http.routes.service import ModelService
+from serving.http.schemas import ERROR_RESPONSES, EmbeddingsRequest, EmbeddingsResponse
+
+EMBEDDINGS_PATHS = ("/v3/embeddings", "/v1/embeddings", "/v3/v1/embeddings")
+
+
+def base64_rows(vectors: np.ndarray) -> list[str]:
+    """Each row as base64 of little-endian float32, as the OpenAI SDK decodes it."""
+    little_endian = np.ascontiguousarray(vectors, dtype="<f4")
+    return [base64.b64encode(row.tobytes()).decode("ascii") for row in little_endian]
+
+
+def build_router(service: ModelService) -> APIRouter:
+    router = APIRouter()
+
+    async def embeddings(body: EmbeddingsRequest, request: Request) -> JSONBody:
+        """Embed texts or token-id lists (OpenAI embeddings)."""
+        is_text = isinstance(body.input[0], str)
+        served = await service.embed(
+            request,
+            body.model,
+            texts=body.input if is_text else None,  # type: ignore[arg-type]
+            token_ids=None if is_text else body.input,  # type: ignore[arg-type]
+            dimensions=body.dimensions,
+        )
+        vectors = served.outcome.vectors
+        rows = base64_rows(vectors) if body.encoding_format == "base64" else list(float_list(vectors))
+        data = [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]
+        usage = {"prompt_tokens": served.outcome.prompt_tokens, "total_tokens": served.outcome.prompt_tokens}
+        head = {"object": "list", "model": served.model, "usage": usage}
+        return await json_with_list(head, "data", data, vectors.size, headers=served.headers)
+
+    for path in EMBEDDINGS_PATHS:
+        router.add_api_route(
+            path,
+            embeddings,
+            methods=["POST"],
+            response_model=EmbeddingsResponse,
+            responses=ERROR_RESPONSES,
+            tags=["embeddings"],
+            include_in_schema=path == "/v3/embeddings",
+        )
+    return router

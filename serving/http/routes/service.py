@@ -1,0 +1,127 @@
+"""What every API family's routes share: run a model request on the registry's current version.
+
+A route parses its own schema, calls ModelService.rerank/embed, and shapes its own reply. Here:
+the lease on the model version, the request timeout (504; the request's waiting batches are
+cancelled), per-request metrics and the x-*-time headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request
+
+from serving.errors import RequestTimedOut, TooManyDocuments
+from serving.http.metrics import ServerMetrics
+from serving.http.middleware import milliseconds
+from serving.pipelines.embeddings import EmbeddingsOutcome, EmbeddingsPipeline
+from serving.pipelines.rerank import RerankOutcome, RerankPipeline
+from serving.pipelines.run import RequestTimings
+from serving.registry import ModelRegistry, Servable
+from serving.repository.layout import Task
+from serving.settings import ServerSettings
+
+Outcome = TypeVar("Outcome", RerankOutcome, EmbeddingsOutcome)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A finished model request: which model and version answered, and what it computed."""
+
+    model: str
+    version: int
+    outcome: Any
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return timing_headers(self.outcome.timings)
+
+
+def timing_headers(timings: RequestTimings) -> dict[str, str]:
+    """TEI's per-request timing headers (milliseconds)."""
+    return {
+        "x-tokenization-time": milliseconds(timings.tokenization),
+        "x-queue-time": milliseconds(timings.queue),
+        "x-inference-time": milliseconds(timings.inference),
+    }
+
+
+class ModelService:
+    def __init__(self, registry: ModelRegistry, settings: ServerSettings, metrics: ServerMetrics) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.metrics = metrics
+
+    def check_count(self, count: int, field: str, limit: int, flag: str) -> None:
+        if count > limit:
+            raise TooManyDocuments(
+                f"{count} items; this server takes at most {limit} per request ({flag})", field=field
+            )
+
+    async def _call(
+        self,
+        request: Request,
+        model: str | None,
+        task: Task,
+        items: int,
+        run: Callable[[Servable], Awaitable[Outcome]],
+    ) -> Served:
+        with self.registry.acquire(model, task) as servable:
+            request.state.model = servable.name
+            try:
+                async with asyncio.timeout(self.settings.request_timeout):
+                    outcome = await run(servable)
+            except TimeoutError as error:
+                raise RequestTimedOut(
+                    f"the request took longer than {self.settings.request_timeout:g} s (--request_timeout); "
+                    "its remaining batches were cancelled"
+                ) from error
+        self.metrics.observe_batches(servable.name, outcome.batches)
+        self.metrics.documents.labels(request.scope["route"].path, servable.name).observe(items)
+        return Served(servable.name, servable.version, outcome)
+
+    async def rerank(
+        self,
+        request: Request,
+        model: str | None,
+        query: str,
+        documents: list[str],
+        *,
+        raw_scores: bool = False,
+        max_chunks_per_doc: int | None = None,
+        max_tokens_per_doc: int | None = None,
+    ) -> Served:
+        self.check_count(len(documents), "documents", self.settings.max_documents, "--max_documents")
+
+        async def run(servable: Servable) -> RerankOutcome:
+            assert isinstance(servable.pipeline, RerankPipeline)
+            return await servable.pipeline.rerank(
+                query,
+                documents,
+                raw_scores=raw_scores,
+                max_chunks_per_doc=max_chunks_per_doc,
+                max_tokens_per_doc=max_tokens_per_doc,
+            )
+
+        return await self._call(request, model, Task.RERANK, len(documents), run)
+
+    async def embed(
+        self,
+        request: Request,
+        model: str | None,
+        *,
+        texts: list[str] | None = None,
+        token_ids: list[list[int]] | None = None,
+        dimensions: int | None = None,
+    ) -> Served:
+        count = len(texts if texts is not None else token_ids or [])
+        self.check_count(count, "input", self.settings.max_inputs, "--max_inputs")
+
+        async def run(servable: Servable) -> EmbeddingsOutcome:
+            assert isinstance(servable.pipeline, EmbeddingsPipeline)
+            return await servable.pipeline.embed(texts=texts, token_ids=token_ids, dimensions=dimensions)
+
+        return await self._call(request, model, Task.EMBEDDINGS, count, run)
