@@ -10,7 +10,7 @@ from serving.errors import InputTooLong, InvalidRequest
 from serving.pipelines.batching import BatchScheduler, BatchStats, Job, JobResult
 from serving.pipelines.framing import EncodedBatch, RaggedTokens, Segments, single_frame, whole_texts
 from serving.pipelines.pooling import normalize, pool
-from serving.pipelines.run import BatchedPipeline, RequestLimits, RequestTimings, finite_rows
+from serving.pipelines.run import BatchedPipeline, GroupCheck, RequestLimits, RequestTimings, finite_rows
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.config import EmbeddingsOptions
 from serving.repository.layout import TokenizerInfo
@@ -47,21 +47,36 @@ class EmbeddingsPipeline(BatchedPipeline):
     def _pool(self, batch: EncodedBatch, output: np.ndarray) -> np.ndarray:
         return pool(output, batch.attention_mask, self.options.pooling)
 
+    def _input_check(self) -> GroupCheck:
+        """A GroupCheck: inputs over the model's limit (without --truncate), tokens over the request
+        limit; raised as soon as a group of texts shows it."""
+        room = self.info.max_length - self.info.single_overhead
+        seen_tokens = 0
+
+        def check(group: RaggedTokens, offset: int) -> None:
+            nonlocal seen_tokens
+            lengths = group.lengths
+            if self.options.truncate:
+                lengths = np.minimum(lengths, room)
+            else:
+                too_long = np.flatnonzero(lengths > room)
+                if len(too_long):
+                    index = int(too_long[0])
+                    framed = int(lengths[index]) + self.info.single_overhead
+                    raise InputTooLong(
+                        f"input {offset + index} has {framed} tokens "
+                        f"(special tokens included), the limit is {self.info.max_length}; this model was "
+                        "exported without --truncate",
+                        field="input",
+                    )
+            seen_tokens += int(lengths.sum()) + len(group) * self.info.single_overhead
+            self.check_request_tokens(seen_tokens, "input")
+
+        return check
+
     def _segments(self, tokens: RaggedTokens) -> Segments:
         room = self.info.max_length - self.info.single_overhead
-        if self.options.truncate:
-            return whole_texts(tokens, max_body=room)
-        too_long = np.flatnonzero(tokens.lengths > room)
-        if len(too_long):
-            first = int(too_long[0])
-            length = int(tokens.lengths[first]) + self.info.single_overhead
-            raise InputTooLong(
-                f"{len(too_long)} input(s) are longer than the model takes: input {first} has "
-                f"{length} tokens (special tokens included), the limit is {self.info.max_length}; "
-                "this model was exported without --truncate",
-                field="input",
-            )
-        return whole_texts(tokens)
+        return whole_texts(tokens, max_body=room if self.options.truncate else None)
 
     def _check_token_ids(self, token_ids: list[list[int]]) -> RaggedTokens:
         """Pre-tokenized inputs as RaggedTokens; every id must be in the model's vocabulary."""
@@ -84,10 +99,7 @@ class EmbeddingsPipeline(BatchedPipeline):
             )
 
     def _job(self, tokens: RaggedTokens) -> Job:
-        segments = self._segments(tokens)
-        job = Job(single_frame(self.info), segments, self._pooled)
-        self.check_request_tokens(job.total_tokens, "input")
-        return job
+        return Job(single_frame(self.info), self._segments(tokens), self._pooled)
 
     def _outcome(
         self, job: Job, result: JobResult, dimensions: int | None, tokenization: float
@@ -116,8 +128,9 @@ class EmbeddingsPipeline(BatchedPipeline):
         self._check_dimensions(dimensions)
         if token_ids is not None:
             tokens, seconds = self._check_token_ids(token_ids), 0.0
+            self._input_check()(tokens, 0)
         else:
-            tokens, seconds = await self._tokenize(texts or [])
+            tokens, seconds = await self._tokenize(texts or [], self._input_check())
         job = self._job(tokens)
         return self._outcome(job, await self._run(job), dimensions, seconds)
 
@@ -131,7 +144,8 @@ class EmbeddingsPipeline(BatchedPipeline):
         self._check_dimensions(dimensions)
         if token_ids is not None:
             tokens, seconds = self._check_token_ids(token_ids), 0.0
+            self._input_check()(tokens, 0)
         else:
-            tokens, seconds = self._tokenize_blocking(texts or [])
+            tokens, seconds = self._tokenize_blocking(texts or [], self._input_check())
         job = self._job(tokens)
         return self._outcome(job, self._run_blocking(job), dimensions, seconds)

@@ -48,6 +48,15 @@ class RaggedTokens:
         )
         return cls.from_lengths(ids, lengths)
 
+    @classmethod
+    def concatenate(cls, parts: list[RaggedTokens]) -> RaggedTokens:
+        """The texts of every part, in order."""
+        if len(parts) == 1:
+            return parts[0]
+        ids = np.concatenate([part.ids for part in parts]) if parts else np.zeros(0, dtype=ID_DTYPE)
+        lengths = np.concatenate([part.lengths for part in parts]) if parts else np.zeros(0, dtype=np.int64)
+        return cls.from_lengths(ids, lengths)
+
     def __len__(self) -> int:
         return len(self.offsets) - 1
 

@@ -32,6 +32,52 @@ def _logits_per_row(batch: EncodedBatch, output: np.ndarray) -> np.ndarray:
 _checked_logits = finite_rows(_logits_per_row, "scores")
 
 
+class ChunkBudget:
+    """Counts a request's chunks and tokens group by group as it is tokenized (a GroupCheck) and
+    refuses it as soon as it crosses max_allowed_chunks or --max_request_tokens: from lengths
+    alone, before anything is allocated per chunk."""
+
+    def __init__(
+        self, pipeline: RerankPipeline, texts: int, doc_limit: int, max_chunks_per_doc: int | None
+    ) -> None:
+        self.pipeline = pipeline
+        self.texts = texts  # query and documents
+        self.doc_limit = doc_limit
+        self.max_chunks_per_doc = max_chunks_per_doc
+        self.room = 0  # document tokens per chunk, known once the query is tokenized
+        self.overhead = 0  # query and special tokens repeated in every chunk
+        self.chunks = 0
+        self.tokens = 0
+
+    def __call__(self, group: RaggedTokens, first: int) -> None:
+        info = self.pipeline.info
+        documents = group
+        if first == 0:
+            query_length = len(group.row(0))
+            self.overhead = query_length + info.pair_overhead
+            self.room = info.max_length - self.overhead
+            if self.room < 1:
+                raise InputTooLong(
+                    f"the query has {query_length} tokens; with {info.pair_overhead} special tokens "
+                    f"that leaves no room for a document in the model's {info.max_length}-token limit",
+                    field="query",
+                )
+            documents = group.tail(1)
+        kept, counts = chunk_counts(documents.lengths, self.room, self.doc_limit, self.max_chunks_per_doc)
+        self.chunks += int(counts.sum())
+        self.tokens += int(kept.sum()) + int(counts.sum()) * self.overhead
+        allowed = self.pipeline.options.max_allowed_chunks
+        if self.chunks > allowed:
+            counted = "" if first + len(group) == self.texts else "at least "
+            raise TooManyChunks(
+                f"the documents split into {counted}{self.chunks} chunks of at most {self.room} tokens, "
+                f"more than the {allowed} this model allows (max_allowed_chunks); send fewer or shorter "
+                "documents or set max_chunks_per_doc",
+                field="documents",
+            )
+        self.pipeline.check_request_tokens(self.tokens, "documents")
+
+
 class RerankPipeline(BatchedPipeline):
     def __init__(
         self,
@@ -44,34 +90,18 @@ class RerankPipeline(BatchedPipeline):
         super().__init__(tokenizer, scheduler, info, limits)
         self.options = options
 
-    def _job(
-        self, tokens: RaggedTokens, max_chunks_per_doc: int | None, max_tokens_per_doc: int | None
-    ) -> Job:
-        """The request's rows, after checking every limit on counts alone (nothing per chunk yet)."""
-        query = tokens.row(0)
-        documents = tokens.tail(1)
-        room = self.info.max_length - len(query) - self.info.pair_overhead
-        if room < 1:
-            raise InputTooLong(
-                f"the query has {len(query)} tokens; with {self.info.pair_overhead} special tokens "
-                f"that leaves no room for a document in the model's {self.info.max_length}-token limit",
-                field="query",
-            )
+    def _budget(
+        self, documents: int, max_chunks_per_doc: int | None, max_tokens_per_doc: int | None
+    ) -> ChunkBudget:
         doc_limit = self.options.max_doc_length
         if max_tokens_per_doc is not None:
             doc_limit = min(doc_limit, max_tokens_per_doc)
-        kept, counts = chunk_counts(documents.lengths, room, doc_limit, max_chunks_per_doc)
-        chunks = int(counts.sum())
-        if chunks > self.options.max_allowed_chunks:
-            raise TooManyChunks(
-                f"the documents split into {chunks} chunks of at most {room} tokens, more than the "
-                f"{self.options.max_allowed_chunks} this model allows (max_allowed_chunks); send fewer or "
-                "shorter documents or set max_chunks_per_doc",
-                field="documents",
-            )
-        overhead = len(query) + self.info.pair_overhead
-        self.check_request_tokens(int(kept.sum()) + chunks * overhead, "documents")
-        segments = chunk_texts(documents, room, doc_limit, max_chunks_per_doc)
+        return ChunkBudget(self, documents + 1, doc_limit, max_chunks_per_doc)
+
+    def _job(self, tokens: RaggedTokens, budget: ChunkBudget) -> Job:
+        """The request's rows; every limit was checked by `budget` while tokenizing."""
+        query = tokens.row(0)
+        segments = chunk_texts(tokens.tail(1), budget.room, budget.doc_limit, budget.max_chunks_per_doc)
         return Job(pair_frame(self.info, query), segments, _checked_logits)
 
     def _outcome(
@@ -95,8 +125,9 @@ class RerankPipeline(BatchedPipeline):
         max_chunks_per_doc: int | None = None,
         max_tokens_per_doc: int | None = None,
     ) -> RerankOutcome:
-        tokens, seconds = await self._tokenize([query, *documents])
-        job = self._job(tokens, max_chunks_per_doc, max_tokens_per_doc)
+        budget = self._budget(len(documents), max_chunks_per_doc, max_tokens_per_doc)
+        tokens, seconds = await self._tokenize([query, *documents], budget)
+        job = self._job(tokens, budget)
         return self._outcome(job, await self._run(job), len(documents), raw_scores, seconds)
 
     def rerank_blocking(
@@ -109,6 +140,7 @@ class RerankPipeline(BatchedPipeline):
         max_tokens_per_doc: int | None = None,
     ) -> RerankOutcome:
         """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
-        tokens, seconds = self._tokenize_blocking([query, *documents])
-        job = self._job(tokens, max_chunks_per_doc, max_tokens_per_doc)
+        budget = self._budget(len(documents), max_chunks_per_doc, max_tokens_per_doc)
+        tokens, seconds = self._tokenize_blocking([query, *documents], budget)
+        job = self._job(tokens, budget)
         return self._outcome(job, self._run_blocking(job), len(documents), raw_scores, seconds)

@@ -8,6 +8,7 @@ corpus job and the benchmark's bare-model ceiling: both run the same code.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,26 @@ from serving.pipelines.batching import BatchScheduler, Job, JobResult, PostProce
 from serving.pipelines.framing import EncodedBatch, RaggedTokens
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.layout import TokenizerInfo
+
+# Characters tokenized in one tokenizer call: a request over a limit is refused after one group.
+GROUP_CHARACTERS = 256 * 1024
+
+# Called with each group's tokens and the index of its first text; raises when a limit is crossed.
+GroupCheck = Callable[[RaggedTokens, int], None]
+
+
+def text_groups(texts: list[str], characters: int = GROUP_CHARACTERS) -> list[tuple[int, int]]:
+    """[first, last) index ranges of consecutive texts of about `characters` each (at least one text)."""
+    groups: list[tuple[int, int]] = []
+    first, size = 0, 0
+    for index, text in enumerate(texts):
+        size += len(text)
+        if size >= characters:
+            groups.append((first, index + 1))
+            first, size = index + 1, 0
+    if first < len(texts) or not groups:
+        groups.append((first, len(texts)))
+    return groups
 
 
 @dataclass(frozen=True)
@@ -65,15 +86,26 @@ class BatchedPipeline:
                 field=field,
             )
 
-    async def _tokenize(self, texts: list[str]) -> tuple[RaggedTokens, float]:
+    async def _tokenize(self, texts: list[str], check: GroupCheck) -> tuple[RaggedTokens, float]:
+        """Token ids of `texts`, tokenized a group of texts at a time; `check(group, first)` runs
+        after each group and raises as soon as a limit is crossed, so a request far over a limit
+        costs one group of tokenization, not all of it."""
         started = time.perf_counter()
-        tokens = await self.tokenizer.tokenize(texts)
-        return tokens, time.perf_counter() - started
+        groups = []
+        for first, last in text_groups(texts):
+            group = await self.tokenizer.tokenize(texts[first:last])
+            check(group, first)
+            groups.append(group)
+        return RaggedTokens.concatenate(groups), time.perf_counter() - started
 
-    def _tokenize_blocking(self, texts: list[str]) -> tuple[RaggedTokens, float]:
+    def _tokenize_blocking(self, texts: list[str], check: GroupCheck) -> tuple[RaggedTokens, float]:
         started = time.perf_counter()
-        tokens = self.tokenizer.tokenize_blocking(texts)
-        return tokens, time.perf_counter() - started
+        groups = []
+        for first, last in text_groups(texts):
+            group = self.tokenizer.tokenize_blocking(texts[first:last])
+            check(group, first)
+            groups.append(group)
+        return RaggedTokens.concatenate(groups), time.perf_counter() - started
 
     @staticmethod
     def timings(tokenization: float, result: JobResult) -> RequestTimings:
