@@ -89,7 +89,10 @@ class InferencePool:
         return await loop.run_in_executor(self._executor, self._run_counted, inputs)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Release the infer requests now: one released after its Core is gone crashes the process."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        while not self._idle.empty():
+            self._idle.get_nowait()
         self._requests.clear()
 
 
