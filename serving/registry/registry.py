@@ -129,6 +129,9 @@ class ModelRegistry:
         # How long a new or changed version folder must stay unchanged before it is loaded.
         self.settle_seconds = min(0.5, poll_interval) if settle_seconds is None else settle_seconds
         self.core = core or ov.Core()
+        # Read weights into memory instead of mapping model.bin: a served model.bin overwritten in
+        # place (cp over it) would otherwise crash the process with SIGBUS on its next inference.
+        self.core.set_property({"ENABLE_MMAP": False})
         self.config_error: str | None = None
         self._models: dict[str, ModelEntry] = {}
         self._lock = threading.RLock()  # guards the state above

@@ -317,3 +317,25 @@ def test_a_failed_rebuild_is_retried_on_reload(
     assert status.status_code == 200
     assert version_states(status.json(), VERSIONED)[3] == ("AVAILABLE", "OK", "OK")
     assert f"loaded {VERSIONED}:3" in live.log()[log_start:]
+
+
+def test_a_served_model_bin_overwritten_in_place_does_not_crash_the_server(
+    versioned: Path, http: httpx.Client, live: ServerProcess
+) -> None:
+    """`cp new/model.bin 3/model.bin` truncates the served file first: a memory-mapped model would
+    die of SIGBUS on its next inference. The server reads weights into memory instead."""
+    body = {"model": VERSIONED, "query": "what is a panda?", "documents": ["a bear", "a car"]}
+    expected = http.post("/v3/rerank", json=body).json()["results"]
+    model_bin = versioned / "rerank" / "3" / MODEL_BIN
+    content = model_bin.read_bytes()
+    with model_bin.open("r+b") as handle:
+        handle.truncate(0)
+        assert http.post("/v3/rerank", json=body).status_code == 200
+        handle.write(content[: len(content) // 2])
+        handle.flush()
+        assert http.post("/v3/rerank", json=body).status_code == 200
+        handle.write(content[len(content) // 2 :])
+    assert live.process.poll() is None
+    log_start = len(live.log())
+    wait_until(lambda: f"loaded {VERSIONED}:3" in live.log()[log_start:] or None)
+    assert http.post("/v3/rerank", json=body).json()["results"] == expected
