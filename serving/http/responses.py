@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # Values (floats, ids) above which a list payload is rendered off the event loop.
@@ -40,8 +40,8 @@ def render(content: Any) -> bytes:
         return orjson.dumps(without_surrogates(content), option=JSON_OPTIONS)
 
 
-class JSONBody(Response):
-    media_type = "application/json"
+class JSONBody(JSONResponse):
+    """A JSON response rendered by orjson (content may already be rendered bytes)."""
 
     def render(self, content: Any) -> bytes:
         return content if isinstance(content, bytes) else render(content)
