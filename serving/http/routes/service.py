@@ -37,7 +37,8 @@ class Served:
 
     @property
     def headers(self) -> dict[str, str]:
-        return timing_headers(self.outcome.timings)
+        """Timing headers, and the version that answered (useful while versions roll)."""
+        return {**timing_headers(self.outcome.timings), "x-model-version": str(self.version)}
 
 
 def timing_headers(timings: RequestTimings) -> dict[str, str]:
