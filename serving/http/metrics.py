@@ -28,7 +28,9 @@ class _QueueCollector(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         gauge = GaugeMetricFamily(
-            "ovtext_queue_size", "Requests with rows waiting for the model, plus tokenizer calls waiting", labels=["model"]
+            "ovtext_queue_size",
+            "Requests with rows waiting for the model, plus tokenizer calls waiting",
+            labels=["model"],
         )
         for model, size in sorted(self._queue_sizes().items()):
             gauge.add_metric([model], size)
