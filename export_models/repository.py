@@ -29,14 +29,13 @@ from export_models.errors import (
 )
 from serving.repository.layout import (
     GRAPH_FILE,
-    MODEL_BIN,
-    MODEL_XML,
     SUBCONFIG_FILE,
     TOKENIZER_DIR,
     Task,
     model_servable_name,
     tokenizer_servable_name,
 )
+from serving.repository.versions import numbered_folders, scan_versions
 
 # templates/ at the repository root (a checkout or an editable install); a wheel installs the same
 # files as data under <prefix>/share/ovtext/templates (pyproject.toml, tool.setuptools.data-files).
@@ -61,28 +60,15 @@ _SIDE_PACKETS = {
 # --- versions ----------------------------------------------------------------------------
 
 
-def version_folders(folder: Path) -> set[int]:
-    """Numeric sub-folder names of folder (the versions present, servable or not)."""
-    if not folder.is_dir():
-        return set()
-    return {
-        int(entry.name)
-        for entry in folder.iterdir()
-        if entry.is_dir() and entry.name.isdigit() and int(entry.name) > 0
-    }
-
-
-def _holds_ir(folder: Path) -> bool:
-    return (folder / MODEL_XML).is_file() and (folder / MODEL_BIN).is_file()
-
-
 def servable_versions(model_dir: Path, task: Task) -> list[int]:
     """Versions v with both tokenizer/v and <task>/v holding model.xml + model.bin."""
-    candidates = version_folders(model_dir / task.model_dir) & version_folders(model_dir / TOKENIZER_DIR)
-    return sorted(
-        v
-        for v in candidates
-        if _holds_ir(model_dir / task.model_dir / str(v)) and _holds_ir(model_dir / TOKENIZER_DIR / str(v))
+    return sorted(scan_versions(model_dir / TOKENIZER_DIR, model_dir / task.model_dir))
+
+
+def taken_versions(model_dir: Path, task: Task) -> set[int]:
+    """Version numbers with a tokenizer/ or <task>/ folder, complete or not."""
+    return set(numbered_folders(model_dir / task.model_dir)) | set(
+        numbered_folders(model_dir / TOKENIZER_DIR)
     )
 
 
@@ -94,7 +80,7 @@ def choose_version(
     Default: 1 for a new model, else the next number after the highest present; with
     --overwrite_models and no --version, the highest present version is replaced.
     """
-    taken = version_folders(model_dir / task.model_dir) | version_folders(model_dir / TOKENIZER_DIR)
+    taken = taken_versions(model_dir, task)
     if requested is None:
         if overwrite and taken:
             return max(taken), True
