@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
@@ -95,6 +96,11 @@ def choose_version(
     return requested, False
 
 
+# Folder names the layout gives a meaning inside a model folder: a model name part spelled like one
+# would put that model inside another model's layout (a/rerank/3 is version 3 of a's reranker).
+LAYOUT_NAMES = frozenset({TOKENIZER_DIR, *(task.model_dir for task in Task)})
+
+
 def validate_model_name(model_name: str) -> None:
     """A model name is a relative path of plain parts (it may contain '/', e.g. BAAI/bge-reranker-large)."""
     parts = PurePosixPath(model_name).parts
@@ -109,6 +115,32 @@ def validate_model_name(model_name: str) -> None:
             f"--model_name {model_name!r} cannot name a folder in the repository: use parts like org/name "
             "without '..', quotes or a leading '/' or '.'"
         )
+    clashing = [part for part in parts if part in LAYOUT_NAMES or part.isdigit()]
+    if clashing:
+        raise InvalidOptionError(
+            f"--model_name {model_name!r} has a part named {clashing[0]!r}, which the repository layout "
+            f"uses inside model folders ({', '.join(sorted(LAYOUT_NAMES))} and version numbers): rename it"
+        )
+
+
+def check_model_placement(repository: Path, model_name: str) -> None:
+    """Refuse a model folder inside another model's folder, or holding one (its graph.pbtxt says so)."""
+    model_dir = repository / model_name
+    for enclosing in model_dir.relative_to(repository).parents:
+        if enclosing != Path(".") and (repository / enclosing / GRAPH_FILE).is_file():
+            raise InvalidOptionError(
+                f"--model_name {model_name!r} would put its folder inside the folder of model "
+                f"{enclosing.as_posix()} in {repository}: choose a name that is not below another model's"
+            )
+    if model_dir.is_dir():
+        for folder, subfolders, files in os.walk(model_dir):
+            subfolders.sort()
+            if GRAPH_FILE in files and Path(folder) != model_dir:
+                inner = Path(folder).relative_to(repository).as_posix()
+                raise InvalidOptionError(
+                    f"--model_name {model_name!r} names a folder that holds the folder of model {inner} "
+                    f"in {repository}: choose a name that is not above another model's"
+                )
 
 
 # --- plan and staging --------------------------------------------------------------------
@@ -191,6 +223,7 @@ def plan_export(
     """Check the repository can take the export and create the staging folder."""
     validate_model_name(model_name)
     repository = repository.absolute()
+    check_model_placement(repository, model_name)
     config_path = config_path.absolute()
     if config_path.is_dir():
         raise InvalidRepositoryConfigError(f"--config_file_path {config_path} is a folder, not a file")
@@ -291,19 +324,39 @@ def merged_config(existing: dict[str, Any] | None, model_name: str, base_path: s
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """Write a temp file beside path, then os.replace it: readers see the old or the new file."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Replace the file at path (through symlinks) so readers see the old or the new text, never a mix.
+
+    The text goes to a temp file beside the real file, which os.replace puts in its place; a
+    symlinked config.json (a Kubernetes ConfigMap mount) stays a link to the new file. The file
+    and then its folder are fsynced, so the rename survives a power loss.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as temp_file:
             temp_file.write(text)
             temp_file.flush()
             os.fsync(temp_file.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
+    fsync_folder(target.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames into `folder` durable."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 # --- the final move ----------------------------------------------------------------------
