@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from export_models import convert_model, convert_tokenizer, repository, source
+from export_models import convert_model, convert_tokenizer, holdpoints, repository, source
 from export_models.errors import ExportError, ExportIOError, InvalidOptionError, RepositoryNotWritableError
 from serving.repository.layout import (
     CONFIG_FILE,
@@ -311,6 +311,7 @@ def run_export(
     try:
         for index, step in enumerate(steps, start=1):
             ctx.progress.step_started(index, len(steps), step.title)
+            holdpoints.hold(f"step-{index}")
             step_started = time.monotonic()
             step.run(ctx)
             ctx.timings[step.title] = time.monotonic() - step_started

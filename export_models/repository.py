@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 
+from export_models import holdpoints
 from export_models.errors import (
     InvalidOptionError,
     InvalidRepositoryConfigError,
@@ -402,6 +403,7 @@ def commit(plan: RepositoryPlan) -> None:
                 undo.append(lambda final=final: final.unlink())
             os.replace(plan.staged_model_dir / name, final)
         existing = read_repository_config(plan.config_path)
+        holdpoints.hold("config")
         config = merged_config(existing, plan.model_name, config_base_path(plan.config_path, model_dir))
         write_text_atomically(plan.config_path, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     except BaseException:
