@@ -4,6 +4,12 @@ Everything an export produces is first written into a staging folder inside the 
 (same filesystem), then renamed into place at the very end; config.json is rewritten
 atomically (temp file + os.replace) as the last act. A failed export leaves the repository
 as it was.
+
+Exports may run at the same time. Choosing the version (with creating the staging folder) and
+the commit each run under an flock on the repository's lock file; the commit checks again that
+its version is still free, and reads, merges and writes config.json under the same lock. Each
+export holds an flock on a lock file in its own staging folder while it runs, so staging folders
+whose lock can be taken belong to exports that died, and the next export removes them.
 """
 
 from __future__ import annotations
@@ -15,14 +21,14 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
 
-from export_models import holdpoints
+from export_models import holdpoints, locking
 from export_models.errors import (
     InvalidOptionError,
     InvalidRepositoryConfigError,
@@ -144,7 +150,39 @@ def check_model_placement(repository: Path, model_name: str) -> None:
                 )
 
 
-# --- plan and staging --------------------------------------------------------------------
+# --- locks, plan and staging ---------------------------------------------------------------
+
+REPOSITORY_LOCK = ".ovtext-export.lock"  # in the repository (and in config.json's folder)
+STAGING_LOCK = "lock"  # in each staging folder, held by the export writing there
+
+
+@contextlib.contextmanager
+def repository_lock(repository: Path, config_path: Path) -> Iterator[None]:
+    """One export at a time picks a version, sweeps or commits in this repository and config.json."""
+    with contextlib.ExitStack() as locks:
+        for folder in sorted({repository, config_path.parent}):  # one order for all: no deadlock
+            locks.enter_context(locking.exclusive_lock(folder / REPOSITORY_LOCK))
+        yield
+
+
+def sweep_abandoned_staging(repository: Path) -> list[Path]:
+    """Remove the staging folders of exports that died; call it holding the repository lock."""
+    removed = []
+    for folder in sorted(repository.glob(f"{STAGING_PREFIX}*")):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            descriptor = locking.try_acquire(folder / STAGING_LOCK)
+        except FileNotFoundError:  # its export died before locking it (both happen under the repository lock)
+            descriptor = None
+        else:
+            if descriptor is None:
+                continue  # its export (or that export's optimum-cli, which inherits the lock) is running
+        shutil.rmtree(folder, ignore_errors=True)
+        if descriptor is not None:
+            locking.release(descriptor)
+        removed.append(folder)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -155,9 +193,12 @@ class RepositoryPlan:
     config_path: Path
     model_name: str
     task: Task
-    version: int
+    version: int  # as planned; the commit may take the next free one (see version_at_commit)
     replaces_version: bool
+    requested_version: int | None
+    overwrite: bool
     staging: Path  # temporary folder inside the repository
+    staging_lock: int  # descriptor holding the staging folder's lock
 
     @property
     def model_dir(self) -> Path:
@@ -169,16 +210,22 @@ class RepositoryPlan:
 
     @property
     def staged_model_version(self) -> Path:
-        return self.staged_model_dir / self.task.model_dir / str(self.version)
+        """The new version's model IR folder; it gets its number when committed."""
+        return self.staged_model_dir / self.task.model_dir
 
     @property
     def staged_tokenizer_version(self) -> Path:
-        return self.staged_model_dir / TOKENIZER_DIR / str(self.version)
+        return self.staged_model_dir / TOKENIZER_DIR
 
     @property
     def work_dir(self) -> Path:
         """Scratch space for intermediate files (optimum's output)."""
         return self.staging / "work"
+
+    def discard_staging(self) -> None:
+        """Remove the staging folder, then drop its lock."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        locking.release(self.staging_lock)
 
 
 def read_repository_config(config_path: Path) -> dict[str, Any] | None:
@@ -221,28 +268,34 @@ def plan_export(
     requested_version: int | None,
     overwrite: bool,
 ) -> RepositoryPlan:
-    """Check the repository can take the export and create the staging folder."""
+    """Check the repository can take the export, pick the version and create the staging folder.
+
+    Under the repository lock: staging folders of dead exports are swept first.
+    """
     validate_model_name(model_name)
     repository = repository.absolute()
-    check_model_placement(repository, model_name)
     config_path = config_path.absolute()
     if config_path.is_dir():
         raise InvalidRepositoryConfigError(f"--config_file_path {config_path} is a folder, not a file")
-    read_repository_config(config_path)
     _check_writable_folder(repository, "model repository")
     _check_writable_folder(config_path.parent, "folder of config.json")
-    model_dir = repository / model_name
-    if model_dir.exists() and not model_dir.is_dir():
-        raise RepositoryNotWritableError(f"{model_dir} exists and is not a folder")
-    if model_dir.is_dir() and not os.access(model_dir, os.W_OK | os.X_OK):
-        raise RepositoryNotWritableError(f"model folder {model_dir} is not writable")
-    version, replaces = choose_version(model_dir, task, model_name, requested_version, overwrite)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=repository))
-    except OSError as error:
-        raise RepositoryNotWritableError(
-            f"cannot write to the model repository {repository}: {error.strerror or error}"
-        ) from error
+    with repository_lock(repository, config_path):
+        sweep_abandoned_staging(repository)
+        read_repository_config(config_path)
+        check_model_placement(repository, model_name)
+        model_dir = repository / model_name
+        if model_dir.exists() and not model_dir.is_dir():
+            raise RepositoryNotWritableError(f"{model_dir} exists and is not a folder")
+        if model_dir.is_dir() and not os.access(model_dir, os.W_OK | os.X_OK):
+            raise RepositoryNotWritableError(f"model folder {model_dir} is not writable")
+        version, replaces = choose_version(model_dir, task, model_name, requested_version, overwrite)
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=repository))
+        except OSError as error:
+            raise RepositoryNotWritableError(
+                f"cannot write to the model repository {repository}: {error.strerror or error}"
+            ) from error
+        staging_lock = locking.acquire(staging / STAGING_LOCK)
     return RepositoryPlan(
         repository=repository,
         config_path=config_path,
@@ -250,7 +303,10 @@ def plan_export(
         task=task,
         version=version,
         replaces_version=replaces,
+        requested_version=requested_version,
+        overwrite=overwrite,
         staging=staging,
+        staging_lock=staging_lock,
     )
 
 
@@ -371,12 +427,49 @@ def _keep_copy(path: Path, copy: Path) -> None:
         shutil.copy2(path, copy)
 
 
-def commit(plan: RepositoryPlan) -> None:
+def version_at_commit(plan: RepositoryPlan) -> int:
+    """The version to write now, under the repository lock.
+
+    Another export may have written the planned version since it was chosen: then a default
+    version moves to the next free number, and an explicit --version is refused unless
+    --overwrite_models allows replacing it.
+    """
+    taken = taken_versions(plan.model_dir, plan.task)
+    if plan.replaces_version or plan.version not in taken:
+        return plan.version
+    if plan.requested_version is None:
+        return max(taken) + 1
+    if plan.overwrite:
+        return plan.version
+    raise VersionExistsError(
+        f"version {plan.version} of {plan.model_name} was written by another export while this one ran: "
+        "pass --overwrite_models to replace it, or leave out --version to add the next one"
+    )
+
+
+def commit(plan: RepositoryPlan) -> int:
     """Move the staged version folders, graph and subconfig into place, then update config.json.
 
-    Each move is a rename on the same filesystem. If any of them fails, the ones already
-    done are undone, so the repository is left as it was.
+    Runs under the repository lock and returns the version written. Each move is a rename on
+    the same filesystem. If any of them fails, the ones already done are undone, so the
+    repository is left as it was.
     """
+    with repository_lock(plan.repository, plan.config_path):
+        check_model_placement(plan.repository, plan.model_name)
+        version = version_at_commit(plan)
+        _move_into_place(plan, version)
+    return version
+
+
+def _make_folders(folder: Path, undo: list[Callable[[], None]]) -> None:
+    """mkdir -p, with an undo action removing each folder it created (a new model's folders)."""
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):  # undo runs backwards: the deepest folder goes first
+        undo.append(lambda created=created: created.rmdir())
+
+
+def _move_into_place(plan: RepositoryPlan, version: int) -> None:
     undo: list[Callable[[], None]] = []
     try:
         model_dir = plan.model_dir
@@ -385,8 +478,8 @@ def commit(plan: RepositoryPlan) -> None:
             (plan.staged_tokenizer_version, TOKENIZER_DIR),
             (plan.staged_model_version, plan.task.model_dir),
         ):
-            final = model_dir / subdir / str(plan.version)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            final = model_dir / subdir / str(version)
+            _make_folders(final.parent, undo)
             if final.exists():
                 replaced = plan.staging / f"replaced-{subdir}"
                 final.rename(replaced)
