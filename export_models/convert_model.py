@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from export_models.errors import InvalidOptionError, ModelConversionError
+from export_models.repository import disk_full_reason
 from export_models.source import OPTIMUM_TASKS, ResolvedSource
 from serving.repository.layout import Task
 
@@ -107,9 +108,12 @@ def convert_model(
         output = log.read()
     model_xml = output_dir / OPTIMUM_MODEL_XML
     if returncode != 0 or not model_xml.is_file():
+        reason = _last_error_line(output)
+        disk_full = disk_full_reason(output_dir.parent)
         raise ModelConversionError(
             f"optimum-cli could not export {source.recorded} ({source.architecture}, "
-            f"{OPTIMUM_TASKS[task]}, {weight_format}): {_last_error_line(output)}"
+            f"{OPTIMUM_TASKS[task]}, {weight_format}): "
+            + (f"{disk_full}; optimum-cli said: {reason}" if disk_full else reason)
         )
     return model_xml
 

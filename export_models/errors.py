@@ -60,3 +60,7 @@ class TokenizerConversionError(ExportError):
 
 class ExportIOError(ExportError):
     """A file operation failed during the export (disk full, permissions changed under us, ...)."""
+
+
+class ExportInterruptedError(ExportError):
+    """SIGTERM or SIGINT stopped the export before its commit."""

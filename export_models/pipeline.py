@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from export_models import convert_model, convert_tokenizer, holdpoints, repository, source
+from export_models import convert_model, convert_tokenizer, holdpoints, interruption, repository, source
 from export_models.errors import ExportError, ExportIOError, InvalidOptionError, RepositoryNotWritableError
 from serving.repository.layout import (
     CONFIG_FILE,
@@ -244,12 +244,22 @@ def write_irs_step(ctx: ExportContext) -> None:
     )
     model = ov.Core().read_model(ctx.model_xml)
     write_info(model, MODEL_INFO_KEY, ctx.model_info)
-    plan.staged_model_version.mkdir(parents=True)
-    # compress_to_fp16=False: the weights stay in the format optimum wrote (fp32 stays fp32).
-    ov.save_model(model, plan.staged_model_version / MODEL_XML, compress_to_fp16=False)
+    _save_ir(model, plan.staged_model_version, request.task.value)
     write_info(ctx.tokenizer_ir, TOKENIZER_INFO_KEY, replace(ctx.tokenizer_info, export_id=ctx.export_id))
-    plan.staged_tokenizer_version.mkdir(parents=True)
-    ov.save_model(ctx.tokenizer_ir, plan.staged_tokenizer_version / MODEL_XML, compress_to_fp16=False)
+    _save_ir(ctx.tokenizer_ir, plan.staged_tokenizer_version, "tokenizer")
+
+
+def _save_ir(model: ov.Model, folder: Path, what: str) -> None:
+    """model.xml + model.bin into folder; OpenVINO's I/O errors say little, so say what failed."""
+    import openvino as ov
+
+    folder.mkdir(parents=True)
+    try:
+        # compress_to_fp16=False: the weights stay in the format optimum wrote (fp32 stays fp32).
+        ov.save_model(model, folder / MODEL_XML, compress_to_fp16=False)
+    except RuntimeError as error:
+        reason = repository.disk_full_reason(folder) or " ".join(str(error).split())
+        raise ExportIOError(f"cannot write the {what} IR into {folder}: {reason}") from error
 
 
 def plugin_config(request: ExportRequest) -> dict[str, str]:
@@ -284,7 +294,8 @@ def render_step(ctx: ExportContext) -> None:
 def commit_step(ctx: ExportContext) -> None:
     _, plan = ctx.resolved()
     try:
-        ctx.version = repository.commit(plan)
+        with interruption.signals_held():
+            ctx.version = repository.commit(plan)
     except OSError as error:
         raise RepositoryNotWritableError(
             f"cannot move the export into {plan.model_dir}: {error.strerror or error} "

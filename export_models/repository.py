@@ -150,6 +150,21 @@ def check_model_placement(repository: Path, model_name: str) -> None:
                 )
 
 
+# A write that failed while the disk has less than this free is taken to have filled it up.
+FULL_DISK_BYTES = 1 << 20
+
+
+def disk_full_reason(folder: Path) -> str | None:
+    """'no space left ...' when folder's filesystem is (almost) full, else None (after a failed write)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    if free >= FULL_DISK_BYTES:
+        return None
+    return f"no space left on the device of {folder} ({free // 1024} KiB free)"
+
+
 # --- locks, plan and staging ---------------------------------------------------------------
 
 REPOSITORY_LOCK = ".ovtext-export.lock"  # in the repository (and in config.json's folder)

@@ -117,3 +117,34 @@ def snapshot(folder: Path, skip_staging: bool = False) -> dict[str, str]:
 
 def staging_folders(repo: Path) -> list[Path]:
     return sorted(p for p in repo.iterdir() if p.name.startswith(STAGING_PREFIX))
+
+
+def child_processes(pid: int) -> list[int]:
+    """Direct children of a process (Linux /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether any process (zombies aside) is left in the process group."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            return True
+    return False
