@@ -29,9 +29,10 @@ from serving.pipelines.framing import (
     whole_texts,
 )
 from serving.pipelines.pooling import normalize, pool
+from serving.pipelines.scoring import relevance_logits, sigmoid
 from serving.pipelines.tokenize import Tokenizer
 
-# Turns a batch's model output into one row per sequence: logits[:, 0], or pooled embeddings.
+# Turns a batch's model output into one row per sequence: relevance logits, or pooled embeddings.
 Reduce = Callable[[np.ndarray, EncodedBatch], np.ndarray]
 
 
@@ -83,8 +84,8 @@ class BareOpenVINORunner(Runner):
         frame = pair_frame(self.info, tokens.row(0))
         # The workloads' documents fit; a longer one is cut here (the server would score its chunks).
         segments = whole_texts(tokens.tail(1), max_body=self.info.max_length - frame.overhead)
-        logits = self._infer(frame, segments, lambda output, _: np.array(output[:, 0], dtype=np.float32))
-        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        logits = self._infer(frame, segments, lambda output, _: relevance_logits(output))
+        return sigmoid(logits).astype(np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         frame = single_frame(self.info)

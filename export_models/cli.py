@@ -182,7 +182,7 @@ def main() -> None:
     help="Most chunks one request may produce (more is an error).",
 )
 def rerank(**options: Any) -> None:
-    """Export a cross-encoder (a one-label *ForSequenceClassification model)."""
+    """Export a cross-encoder (a *ForSequenceClassification model with one or two labels)."""
     run_cli_export(
         ExportRequest(
             task=Task.RERANK,

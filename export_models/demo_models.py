@@ -250,8 +250,8 @@ TINY_XLMR_SHAPE = {
 TINY_XLMR_VOCAB = 1000
 
 
-def xlmr_reranker_config(vocab_size: int, **shape: int) -> XLMRobertaConfig:
-    """An XLMRobertaConfig for a one-logit reranker with XLM-R's special ids."""
+def xlmr_reranker_config(vocab_size: int, num_labels: int = 1, **shape: float) -> XLMRobertaConfig:
+    """An XLMRobertaConfig for a reranker with XLM-R's special ids (one logit, or two labels)."""
     from transformers import XLMRobertaConfig
 
     return XLMRobertaConfig(
@@ -260,7 +260,7 @@ def xlmr_reranker_config(vocab_size: int, **shape: int) -> XLMRobertaConfig:
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
-        num_labels=1,
+        num_labels=num_labels,
         architectures=["XLMRobertaForSequenceClassification"],
         **shape,
     )

@@ -31,7 +31,7 @@ class UnsupportedArchitectureError(ExportError):
 
 
 class NotASequenceClassifierError(ExportError):
-    """`rerank` was given a model that is not a one-label sequence classifier."""
+    """`rerank` was given a model that is not a sequence classifier with one or two labels."""
 
 
 class VersionExistsError(ExportError):
