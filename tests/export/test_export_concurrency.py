@@ -15,7 +15,8 @@ from pathlib import Path
 import openvino as ov
 import pytest
 
-from export_models.repository import servable_versions
+from export_models.errors import VersionExistsError
+from export_models.repository import plan_export, servable_versions, version_at_commit
 from serving.pipelines.batching import BatchPolicy
 from serving.registry.loader import LoadError, load_servable
 from serving.repository.config import read_config, read_servable_spec
@@ -115,3 +116,25 @@ def test_two_models_exported_at_once_both_stay_in_config_json(
         assert servable_versions(repo / name, Task.RERANK) == [1]
         tokenizer_id, model_id = export_ids(repo / name, Task.RERANK, 1)
         assert tokenizer_id is not None and tokenizer_id == model_id
+
+
+def test_commit_rechecks_a_version_taken_meanwhile(tmp_path: Path) -> None:
+    """Plans made while version 1 was free, committed after another export wrote version 1 (and began 2)."""
+    repo = tmp_path / "models"
+    plans = {
+        "default": plan_export(repo, repo / "config.json", "m", Task.RERANK, None, False),
+        "explicit": plan_export(repo, repo / "config.json", "m", Task.RERANK, 1, False),
+        "explicit, overwrite": plan_export(repo, repo / "config.json", "m", Task.RERANK, 1, True),
+    }
+    try:
+        assert {plan.version for plan in plans.values()} == {1}
+        for folder in ("tokenizer/1", "rerank/1", "rerank/2"):
+            (repo / "m" / folder).mkdir(parents=True)
+        assert version_at_commit(plans["default"]) == 3  # the next free number
+        with pytest.raises(VersionExistsError, match="written by another export while this one ran"):
+            version_at_commit(plans["explicit"])
+        assert version_at_commit(plans["explicit, overwrite"]) == 1  # replaces it, as allowed
+    finally:
+        for plan in plans.values():
+            plan.discard_staging()
+    assert staging_folders(repo) == []
