@@ -24,14 +24,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 class _Guard:
     def __init__(self) -> None:
         self.holding = False
-        self.held: int | None = None
         self.stopping = False
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.stopping:
-            return
-        if self.holding:
-            self.held = signum
+        if self.stopping or self.holding:
             return
         self.stopping = True
         raise ExportInterruptedError(
@@ -62,7 +58,7 @@ def stop_on_signals() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Signals that arrive within the block do not interrupt it."""
+    """Signals that arrive within the block do not interrupt it (the export then completes)."""
     guard = _guard
     if guard is None:
         yield

@@ -29,11 +29,11 @@ def acquire(lock_path: Path) -> int:
 
 
 def try_acquire(lock_path: Path) -> int | None:
-    """The exclusive lock on an existing lock_path if nobody holds it, else None (no waiting)."""
-    try:
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
+    """The exclusive lock on lock_path if nobody holds it, else None (no waiting).
+
+    Raises FileNotFoundError when lock_path does not exist (it is not created).
+    """
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from export_models import repository
-from export_models.repository import servable_versions
+from export_models import locking, repository
+from export_models.repository import STAGING_LOCK, STAGING_PREFIX, servable_versions
 from serving.repository.layout import Task
 
 from .export_process import (
@@ -234,3 +234,23 @@ def test_disk_full_at_the_commit_undoes_the_moves(small_disk: Path) -> None:
         repository.commit(plan)
     plan.discard_staging()
     assert snapshot(repo) == before
+
+
+def test_sweep_removes_only_staging_folders_whose_lock_is_free(tmp_path: Path) -> None:
+    repo = tmp_path / "models"
+    folders = {name: repo / f"{STAGING_PREFIX}{name}" for name in ("running", "dead", "unlocked", "nolock")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+        (folder / "work").mkdir()
+    running = locking.acquire(folders["running"] / STAGING_LOCK)  # an export that is still running
+    locking.release(locking.acquire(folders["dead"] / STAGING_LOCK))  # one that held its lock and died
+    (folders["unlocked"] / STAGING_LOCK).touch()
+    (repo / "tiny").mkdir()  # not a staging folder
+    try:
+        removed = repository.sweep_abandoned_staging(repo)
+        assert sorted(removed) == sorted(folders[name] for name in ("dead", "nolock", "unlocked"))
+        assert staging_folders(repo) == [folders["running"]]
+        assert (repo / "tiny").is_dir()
+    finally:
+        locking.release(running)
+    assert repository.sweep_abandoned_staging(repo) == [folders["running"]]
