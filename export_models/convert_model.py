@@ -113,7 +113,7 @@ def convert_model(
         raise ModelConversionError(
             f"optimum-cli could not export {source.recorded} ({source.architecture}, "
             f"{OPTIMUM_TASKS[task]}, {weight_format}): "
-            + (f"{disk_full}; optimum-cli said: {reason}" if disk_full else reason)
+            + (f"{disk_full} where the repository is; optimum-cli said: {reason}" if disk_full else reason)
         )
     return model_xml
 

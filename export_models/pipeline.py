@@ -244,12 +244,12 @@ def write_irs_step(ctx: ExportContext) -> None:
     )
     model = ov.Core().read_model(ctx.model_xml)
     write_info(model, MODEL_INFO_KEY, ctx.model_info)
-    _save_ir(model, plan.staged_model_version, request.task.value)
+    _save_ir(model, plan.staged_model_version, f"the {request.task.value} IR", plan.repository)
     write_info(ctx.tokenizer_ir, TOKENIZER_INFO_KEY, replace(ctx.tokenizer_info, export_id=ctx.export_id))
-    _save_ir(ctx.tokenizer_ir, plan.staged_tokenizer_version, "tokenizer")
+    _save_ir(ctx.tokenizer_ir, plan.staged_tokenizer_version, "the tokenizer IR", plan.repository)
 
 
-def _save_ir(model: ov.Model, folder: Path, what: str) -> None:
+def _save_ir(model: ov.Model, folder: Path, what: str, repository_dir: Path) -> None:
     """model.xml + model.bin into folder; OpenVINO's I/O errors say little, so say what failed."""
     import openvino as ov
 
@@ -259,7 +259,7 @@ def _save_ir(model: ov.Model, folder: Path, what: str) -> None:
         ov.save_model(model, folder / MODEL_XML, compress_to_fp16=False)
     except RuntimeError as error:
         reason = repository.disk_full_reason(folder) or " ".join(str(error).split())
-        raise ExportIOError(f"cannot write the {what} IR into {folder}: {reason}") from error
+        raise ExportIOError(f"cannot write {what} into {repository_dir}: {reason}") from error
 
 
 def plugin_config(request: ExportRequest) -> dict[str, str]:

@@ -162,7 +162,7 @@ def disk_full_reason(folder: Path) -> str | None:
         return None
     if free >= FULL_DISK_BYTES:
         return None
-    return f"no space left on the device of {folder} ({free // 1024} KiB free)"
+    return f"no space left on the device ({free // 1024} KiB free)"
 
 
 # --- locks, plan and staging ---------------------------------------------------------------
