@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from export_models import interruption
 from export_models.errors import ExportError
 from export_models.pipeline import WEIGHT_FORMATS, ExportRequest, ExportResult, run_export
 from serving.repository.layout import Pooling, Task
@@ -80,7 +81,8 @@ class ClickProgress:
 def run_cli_export(request: ExportRequest) -> ExportResult:
     """Run an export with progress on stderr; expected failures become one-line click errors."""
     try:
-        result = run_export(request, ClickProgress())
+        with interruption.stop_on_signals():
+            result = run_export(request, ClickProgress())
     except ExportError as error:
         raise click.ClickException(error.one_line()) from None
     click.echo(
@@ -180,7 +182,7 @@ def main() -> None:
     help="Most chunks one request may produce (more is an error).",
 )
 def rerank(**options: Any) -> None:
-    """Export a cross-encoder (a one-label *ForSequenceClassification model)."""
+    """Export a cross-encoder (a *ForSequenceClassification model with one or two labels)."""
     run_cli_export(
         ExportRequest(
             task=Task.RERANK,

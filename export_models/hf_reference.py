@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from serving.pipelines.scoring import relevance_logits, sigmoid
 from serving.repository.layout import Pooling
 
 # The token limit when none is given: the tokenizer's own, at most BERT's 512 positions.
@@ -38,7 +39,11 @@ def _default_max_length(tokenizer: Any, max_length: int | None) -> int:
 
 
 class HFRerankReference:
-    """transformers AutoModelForSequenceClassification; score = sigmoid(logit), as the reference demo does."""
+    """transformers AutoModelForSequenceClassification; score = sigmoid(logit), as the reference demo does.
+
+    A two-label classifier scores sigmoid(logit1 - logit0), softmax's probability of label 1: the
+    server's own rule (serving/pipelines/scoring.py), taken from there.
+    """
 
     def __init__(self, source: str | Path, max_length: int | None = None) -> None:
         import torch
@@ -56,7 +61,7 @@ class HFRerankReference:
         return [len(ids) for ids in encoded["input_ids"]]
 
     def scores(self, query: str, documents: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """float32 sigmoid scores in document order; (query, document) pairs truncated to max_length."""
+        """float32 scores in document order; (query, document) pairs truncated to max_length."""
         torch = self._torch
         parts = []
         with torch.inference_mode():
@@ -69,8 +74,8 @@ class HFRerankReference:
                     max_length=self.max_length,
                     return_tensors="pt",
                 )
-                logits = self.model(**encoded).logits[:, 0]
-                parts.append(torch.sigmoid(logits.float()).numpy())
+                logits = self.model(**encoded).logits.float().numpy()
+                parts.append(sigmoid(relevance_logits(logits)))
         return np.concatenate(parts).astype(np.float32, copy=False)
 
 

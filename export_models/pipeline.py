@@ -13,14 +13,14 @@ default_steps()). Nothing reaches the repository before the final commit step.
 
 from __future__ import annotations
 
-import shutil
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from export_models import convert_model, convert_tokenizer, repository, source
+from export_models import convert_model, convert_tokenizer, holdpoints, interruption, repository, source
 from export_models.errors import ExportError, ExportIOError, InvalidOptionError, RepositoryNotWritableError
 from serving.repository.layout import (
     CONFIG_FILE,
@@ -113,6 +113,9 @@ class ExportContext:
     tokenizer_ir: ov.Model | None = None
     tokenizer_info: TokenizerInfo | None = None
     model_info: ModelInfo | None = None
+    # Written into both IRs: the server refuses a version whose tokenizer and model disagree.
+    export_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    version: int | None = None  # the version committed
     timings: dict[str, float] = field(default_factory=dict)
 
     def resolved(self) -> tuple[source.ResolvedSource, repository.RepositoryPlan]:
@@ -194,6 +197,7 @@ def convert_model_step(ctx: ExportContext) -> None:
         ctx.request.extra_quantization_params,
         output_dir=plan.work_dir / "optimum",
         waiting=ctx.progress.waiting,
+        inherited_fds=(plan.staging_lock,),
     )
 
 
@@ -236,15 +240,26 @@ def write_irs_step(ctx: ExportContext) -> None:
         weight_format=request.weight_format,
         hidden_size=source.hidden_size(resolved.config),
         num_labels=source.num_labels(resolved.config) if request.task is Task.RERANK else 0,
+        export_id=ctx.export_id,
     )
     model = ov.Core().read_model(ctx.model_xml)
     write_info(model, MODEL_INFO_KEY, ctx.model_info)
-    plan.staged_model_version.mkdir(parents=True)
-    # compress_to_fp16=False: the weights stay in the format optimum wrote (fp32 stays fp32).
-    ov.save_model(model, plan.staged_model_version / MODEL_XML, compress_to_fp16=False)
-    write_info(ctx.tokenizer_ir, TOKENIZER_INFO_KEY, ctx.tokenizer_info)
-    plan.staged_tokenizer_version.mkdir(parents=True)
-    ov.save_model(ctx.tokenizer_ir, plan.staged_tokenizer_version / MODEL_XML, compress_to_fp16=False)
+    _save_ir(model, plan.staged_model_version, f"the {request.task.value} IR", plan.repository)
+    write_info(ctx.tokenizer_ir, TOKENIZER_INFO_KEY, replace(ctx.tokenizer_info, export_id=ctx.export_id))
+    _save_ir(ctx.tokenizer_ir, plan.staged_tokenizer_version, "the tokenizer IR", plan.repository)
+
+
+def _save_ir(model: ov.Model, folder: Path, what: str, repository_dir: Path) -> None:
+    """model.xml + model.bin into folder; OpenVINO's I/O errors say little, so say what failed."""
+    import openvino as ov
+
+    folder.mkdir(parents=True)
+    try:
+        # compress_to_fp16=False: the weights stay in the format optimum wrote (fp32 stays fp32).
+        ov.save_model(model, folder / MODEL_XML, compress_to_fp16=False)
+    except RuntimeError as error:
+        reason = repository.disk_full_reason(folder) or " ".join(str(error).split())
+        raise ExportIOError(f"cannot write {what} into {repository_dir}: {reason}") from error
 
 
 def plugin_config(request: ExportRequest) -> dict[str, str]:
@@ -279,12 +294,15 @@ def render_step(ctx: ExportContext) -> None:
 def commit_step(ctx: ExportContext) -> None:
     _, plan = ctx.resolved()
     try:
-        repository.commit(plan)
+        with interruption.signals_held():
+            ctx.version = repository.commit(plan)
     except OSError as error:
         raise RepositoryNotWritableError(
             f"cannot move the export into {plan.model_dir}: {error.strerror or error} "
             "(the repository is unchanged)"
         ) from error
+    if ctx.version != plan.version:
+        ctx.progress.note(f"version {plan.version} was taken meanwhile: wrote {ctx.version}")
 
 
 def default_steps() -> list[ExportStep]:
@@ -311,6 +329,7 @@ def run_export(
     try:
         for index, step in enumerate(steps, start=1):
             ctx.progress.step_started(index, len(steps), step.title)
+            holdpoints.hold(f"step-{index}")
             step_started = time.monotonic()
             step.run(ctx)
             ctx.timings[step.title] = time.monotonic() - step_started
@@ -320,13 +339,14 @@ def run_export(
         raise ExportIOError(f"export failed: {error}") from error
     finally:
         if ctx.plan is not None:
-            shutil.rmtree(ctx.plan.staging, ignore_errors=True)
+            ctx.plan.discard_staging()
     _, plan = ctx.resolved()
-    model_bin = plan.model_dir / request.task.model_dir / str(plan.version) / MODEL_BIN
+    assert ctx.version is not None
+    model_bin = plan.model_dir / request.task.model_dir / str(ctx.version) / MODEL_BIN
     return ExportResult(
         model_name=plan.model_name,
         model_dir=plan.model_dir,
-        version=plan.version,
+        version=ctx.version,
         config_path=plan.config_path,
         model_bin_bytes=model_bin.stat().st_size,
         seconds=time.monotonic() - started,

@@ -4,6 +4,12 @@ Everything an export produces is first written into a staging folder inside the 
 (same filesystem), then renamed into place at the very end; config.json is rewritten
 atomically (temp file + os.replace) as the last act. A failed export leaves the repository
 as it was.
+
+Exports may run at the same time. Choosing the version (with creating the staging folder) and
+the commit each run under an flock on the repository's lock file; the commit checks again that
+its version is still free, and reads, merges and writes config.json under the same lock. Each
+export holds an flock on a lock file in its own staging folder while it runs, so staging folders
+whose lock can be taken belong to exports that died, and the next export removes them.
 """
 
 from __future__ import annotations
@@ -12,15 +18,17 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
 
+from export_models import holdpoints, locking
 from export_models.errors import (
     InvalidOptionError,
     InvalidRepositoryConfigError,
@@ -29,14 +37,13 @@ from export_models.errors import (
 )
 from serving.repository.layout import (
     GRAPH_FILE,
-    MODEL_BIN,
-    MODEL_XML,
     SUBCONFIG_FILE,
     TOKENIZER_DIR,
     Task,
     model_servable_name,
     tokenizer_servable_name,
 )
+from serving.repository.versions import numbered_folders, scan_versions
 
 # templates/ at the repository root (a checkout or an editable install); a wheel installs the same
 # files as data under <prefix>/share/ovtext/templates (pyproject.toml, tool.setuptools.data-files).
@@ -61,28 +68,15 @@ _SIDE_PACKETS = {
 # --- versions ----------------------------------------------------------------------------
 
 
-def version_folders(folder: Path) -> set[int]:
-    """Numeric sub-folder names of folder (the versions present, servable or not)."""
-    if not folder.is_dir():
-        return set()
-    return {
-        int(entry.name)
-        for entry in folder.iterdir()
-        if entry.is_dir() and entry.name.isdigit() and int(entry.name) > 0
-    }
-
-
-def _holds_ir(folder: Path) -> bool:
-    return (folder / MODEL_XML).is_file() and (folder / MODEL_BIN).is_file()
-
-
 def servable_versions(model_dir: Path, task: Task) -> list[int]:
     """Versions v with both tokenizer/v and <task>/v holding model.xml + model.bin."""
-    candidates = version_folders(model_dir / task.model_dir) & version_folders(model_dir / TOKENIZER_DIR)
-    return sorted(
-        v
-        for v in candidates
-        if _holds_ir(model_dir / task.model_dir / str(v)) and _holds_ir(model_dir / TOKENIZER_DIR / str(v))
+    return sorted(scan_versions(model_dir / TOKENIZER_DIR, model_dir / task.model_dir))
+
+
+def taken_versions(model_dir: Path, task: Task) -> set[int]:
+    """Version numbers with a tokenizer/ or <task>/ folder, complete or not."""
+    return set(numbered_folders(model_dir / task.model_dir)) | set(
+        numbered_folders(model_dir / TOKENIZER_DIR)
     )
 
 
@@ -94,7 +88,7 @@ def choose_version(
     Default: 1 for a new model, else the next number after the highest present; with
     --overwrite_models and no --version, the highest present version is replaced.
     """
-    taken = version_folders(model_dir / task.model_dir) | version_folders(model_dir / TOKENIZER_DIR)
+    taken = taken_versions(model_dir, task)
     if requested is None:
         if overwrite and taken:
             return max(taken), True
@@ -107,6 +101,11 @@ def choose_version(
             )
         return requested, True
     return requested, False
+
+
+# Folder names the layout gives a meaning inside a model folder: a model name part spelled like one
+# would put that model inside another model's layout (a/rerank/3 is version 3 of a's reranker).
+LAYOUT_NAMES = frozenset({TOKENIZER_DIR, *(task.model_dir for task in Task)})
 
 
 def validate_model_name(model_name: str) -> None:
@@ -123,9 +122,82 @@ def validate_model_name(model_name: str) -> None:
             f"--model_name {model_name!r} cannot name a folder in the repository: use parts like org/name "
             "without '..', quotes or a leading '/' or '.'"
         )
+    clashing = [part for part in parts if part in LAYOUT_NAMES or part.isdigit()]
+    if clashing:
+        raise InvalidOptionError(
+            f"--model_name {model_name!r} has a part named {clashing[0]!r}, which the repository layout "
+            f"uses inside model folders ({', '.join(sorted(LAYOUT_NAMES))} and version numbers): rename it"
+        )
 
 
-# --- plan and staging --------------------------------------------------------------------
+def check_model_placement(repository: Path, model_name: str) -> None:
+    """Refuse a model folder inside another model's folder, or holding one (its graph.pbtxt says so)."""
+    model_dir = repository / model_name
+    for enclosing in model_dir.relative_to(repository).parents:
+        if enclosing != Path(".") and (repository / enclosing / GRAPH_FILE).is_file():
+            raise InvalidOptionError(
+                f"--model_name {model_name!r} would put its folder inside the folder of model "
+                f"{enclosing.as_posix()} in {repository}: choose a name that is not below another model's"
+            )
+    if model_dir.is_dir():
+        for folder, subfolders, files in os.walk(model_dir):
+            subfolders.sort()
+            if GRAPH_FILE in files and Path(folder) != model_dir:
+                inner = Path(folder).relative_to(repository).as_posix()
+                raise InvalidOptionError(
+                    f"--model_name {model_name!r} names a folder that holds the folder of model {inner} "
+                    f"in {repository}: choose a name that is not above another model's"
+                )
+
+
+# A write that failed while the disk has less than this free is taken to have filled it up.
+FULL_DISK_BYTES = 1 << 20
+
+
+def disk_full_reason(folder: Path) -> str | None:
+    """'no space left ...' when folder's filesystem is (almost) full, else None (after a failed write)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    if free >= FULL_DISK_BYTES:
+        return None
+    return f"no space left on the device ({free // 1024} KiB free)"
+
+
+# --- locks, plan and staging ---------------------------------------------------------------
+
+REPOSITORY_LOCK = ".ovtext-export.lock"  # in the repository (and in config.json's folder)
+STAGING_LOCK = "lock"  # in each staging folder, held by the export writing there
+
+
+@contextlib.contextmanager
+def repository_lock(repository: Path, config_path: Path) -> Iterator[None]:
+    """One export at a time picks a version, sweeps or commits in this repository and config.json."""
+    with contextlib.ExitStack() as locks:
+        for folder in sorted({repository, config_path.parent}):  # one order for all: no deadlock
+            locks.enter_context(locking.exclusive_lock(folder / REPOSITORY_LOCK))
+        yield
+
+
+def sweep_abandoned_staging(repository: Path) -> list[Path]:
+    """Remove the staging folders of exports that died; call it holding the repository lock."""
+    removed = []
+    for folder in sorted(repository.glob(f"{STAGING_PREFIX}*")):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            descriptor = locking.try_acquire(folder / STAGING_LOCK)
+        except FileNotFoundError:  # its export died before locking it (both happen under the repository lock)
+            descriptor = None
+        else:
+            if descriptor is None:
+                continue  # its export (or that export's optimum-cli, which inherits the lock) is running
+        shutil.rmtree(folder, ignore_errors=True)
+        if descriptor is not None:
+            locking.release(descriptor)
+        removed.append(folder)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -136,9 +208,12 @@ class RepositoryPlan:
     config_path: Path
     model_name: str
     task: Task
-    version: int
+    version: int  # as planned; the commit may take the next free one (see version_at_commit)
     replaces_version: bool
+    requested_version: int | None
+    overwrite: bool
     staging: Path  # temporary folder inside the repository
+    staging_lock: int  # descriptor holding the staging folder's lock
 
     @property
     def model_dir(self) -> Path:
@@ -150,16 +225,22 @@ class RepositoryPlan:
 
     @property
     def staged_model_version(self) -> Path:
-        return self.staged_model_dir / self.task.model_dir / str(self.version)
+        """The new version's model IR folder; it gets its number when committed."""
+        return self.staged_model_dir / self.task.model_dir
 
     @property
     def staged_tokenizer_version(self) -> Path:
-        return self.staged_model_dir / TOKENIZER_DIR / str(self.version)
+        return self.staged_model_dir / TOKENIZER_DIR
 
     @property
     def work_dir(self) -> Path:
         """Scratch space for intermediate files (optimum's output)."""
         return self.staging / "work"
+
+    def discard_staging(self) -> None:
+        """Remove the staging folder, then drop its lock."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        locking.release(self.staging_lock)
 
 
 def read_repository_config(config_path: Path) -> dict[str, Any] | None:
@@ -202,27 +283,34 @@ def plan_export(
     requested_version: int | None,
     overwrite: bool,
 ) -> RepositoryPlan:
-    """Check the repository can take the export and create the staging folder."""
+    """Check the repository can take the export, pick the version and create the staging folder.
+
+    Under the repository lock: staging folders of dead exports are swept first.
+    """
     validate_model_name(model_name)
     repository = repository.absolute()
     config_path = config_path.absolute()
     if config_path.is_dir():
         raise InvalidRepositoryConfigError(f"--config_file_path {config_path} is a folder, not a file")
-    read_repository_config(config_path)
     _check_writable_folder(repository, "model repository")
     _check_writable_folder(config_path.parent, "folder of config.json")
-    model_dir = repository / model_name
-    if model_dir.exists() and not model_dir.is_dir():
-        raise RepositoryNotWritableError(f"{model_dir} exists and is not a folder")
-    if model_dir.is_dir() and not os.access(model_dir, os.W_OK | os.X_OK):
-        raise RepositoryNotWritableError(f"model folder {model_dir} is not writable")
-    version, replaces = choose_version(model_dir, task, model_name, requested_version, overwrite)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=repository))
-    except OSError as error:
-        raise RepositoryNotWritableError(
-            f"cannot write to the model repository {repository}: {error.strerror or error}"
-        ) from error
+    with repository_lock(repository, config_path):
+        sweep_abandoned_staging(repository)
+        read_repository_config(config_path)
+        check_model_placement(repository, model_name)
+        model_dir = repository / model_name
+        if model_dir.exists() and not model_dir.is_dir():
+            raise RepositoryNotWritableError(f"{model_dir} exists and is not a folder")
+        if model_dir.is_dir() and not os.access(model_dir, os.W_OK | os.X_OK):
+            raise RepositoryNotWritableError(f"model folder {model_dir} is not writable")
+        version, replaces = choose_version(model_dir, task, model_name, requested_version, overwrite)
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=repository))
+        except OSError as error:
+            raise RepositoryNotWritableError(
+                f"cannot write to the model repository {repository}: {error.strerror or error}"
+            ) from error
+        staging_lock = locking.acquire(staging / STAGING_LOCK)
     return RepositoryPlan(
         repository=repository,
         config_path=config_path,
@@ -230,7 +318,10 @@ def plan_export(
         task=task,
         version=version,
         replaces_version=replaces,
+        requested_version=requested_version,
+        overwrite=overwrite,
         staging=staging,
+        staging_lock=staging_lock,
     )
 
 
@@ -305,19 +396,39 @@ def merged_config(existing: dict[str, Any] | None, model_name: str, base_path: s
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """Write a temp file beside path, then os.replace it: readers see the old or the new file."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Replace the file at path (through symlinks) so readers see the old or the new text, never a mix.
+
+    The text goes to a temp file beside the real file, which os.replace puts in its place; a
+    symlinked config.json (a Kubernetes ConfigMap mount) stays a link to the new file. The file
+    and then its folder are fsynced, so the rename survives a power loss.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as temp_file:
             temp_file.write(text)
             temp_file.flush()
             os.fsync(temp_file.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
+    fsync_folder(target.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames into `folder` durable."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 # --- the final move ----------------------------------------------------------------------
@@ -331,12 +442,49 @@ def _keep_copy(path: Path, copy: Path) -> None:
         shutil.copy2(path, copy)
 
 
-def commit(plan: RepositoryPlan) -> None:
+def version_at_commit(plan: RepositoryPlan) -> int:
+    """The version to write now, under the repository lock.
+
+    Another export may have written the planned version since it was chosen: then a default
+    version moves to the next free number, and an explicit --version is refused unless
+    --overwrite_models allows replacing it.
+    """
+    taken = taken_versions(plan.model_dir, plan.task)
+    if plan.replaces_version or plan.version not in taken:
+        return plan.version
+    if plan.requested_version is None:
+        return max(taken) + 1
+    if plan.overwrite:
+        return plan.version
+    raise VersionExistsError(
+        f"version {plan.version} of {plan.model_name} was written by another export while this one ran: "
+        "pass --overwrite_models to replace it, or leave out --version to add the next one"
+    )
+
+
+def commit(plan: RepositoryPlan) -> int:
     """Move the staged version folders, graph and subconfig into place, then update config.json.
 
-    Each move is a rename on the same filesystem. If any of them fails, the ones already
-    done are undone, so the repository is left as it was.
+    Runs under the repository lock and returns the version written. Each move is a rename on
+    the same filesystem. If any of them fails, the ones already done are undone, so the
+    repository is left as it was.
     """
+    with repository_lock(plan.repository, plan.config_path):
+        check_model_placement(plan.repository, plan.model_name)
+        version = version_at_commit(plan)
+        _move_into_place(plan, version)
+    return version
+
+
+def _make_folders(folder: Path, undo: list[Callable[[], None]]) -> None:
+    """mkdir -p, with an undo action removing each folder it created (a new model's folders)."""
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):  # undo runs backwards: the deepest folder goes first
+        undo.append(lambda created=created: created.rmdir())
+
+
+def _move_into_place(plan: RepositoryPlan, version: int) -> None:
     undo: list[Callable[[], None]] = []
     try:
         model_dir = plan.model_dir
@@ -345,8 +493,8 @@ def commit(plan: RepositoryPlan) -> None:
             (plan.staged_tokenizer_version, TOKENIZER_DIR),
             (plan.staged_model_version, plan.task.model_dir),
         ):
-            final = model_dir / subdir / str(plan.version)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            final = model_dir / subdir / str(version)
+            _make_folders(final.parent, undo)
             if final.exists():
                 replaced = plan.staging / f"replaced-{subdir}"
                 final.rename(replaced)
@@ -363,6 +511,7 @@ def commit(plan: RepositoryPlan) -> None:
                 undo.append(lambda final=final: final.unlink())
             os.replace(plan.staged_model_dir / name, final)
         existing = read_repository_config(plan.config_path)
+        holdpoints.hold("config")
         config = merged_config(existing, plan.model_name, config_base_path(plan.config_path, model_dir))
         write_text_atomically(plan.config_path, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     except BaseException:

@@ -25,6 +25,10 @@ OPTIMUM_TASKS: dict[Task, str] = {
     Task.EMBEDDINGS: "feature-extraction",
 }
 
+# Label counts a reranker may have: one relevance logit, or two labels scored as softmax's probability
+# of label 1 (serving/pipelines/scoring.py relevance_logits).
+RERANK_LABELS = (1, 2)
+
 # "name" or "org/name" as the Hub spells repository ids.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
 
@@ -173,14 +177,14 @@ def validate_for_task(source: ResolvedSource, task: Task) -> None:
     if task is Task.RERANK:
         if not architecture.endswith("ForSequenceClassification"):
             raise NotASequenceClassifierError(
-                f"rerank needs a sequence classifier (*ForSequenceClassification with one label); "
+                f"rerank needs a sequence classifier (*ForSequenceClassification with one or two labels); "
                 f"{source.recorded} is a {architecture}"
             )
         labels = num_labels(source.config)
-        if labels != 1:
+        if labels not in RERANK_LABELS:
             raise NotASequenceClassifierError(
-                f"rerank needs a one-label sequence classifier (one relevance logit); "
-                f"{source.recorded} ({architecture}) has {labels} labels"
+                "rerank needs a one-label sequence classifier (one relevance logit) or a two-label one "
+                f"(not relevant, relevant); {source.recorded} ({architecture}) has {labels} labels"
             )
     optimum_task = OPTIMUM_TASKS[task]
     if optimum_task not in optimum_supported_tasks(source.model_type):

@@ -134,6 +134,12 @@ def load_servable(
         raise LoadError(
             f"{_shown(files.model_xml, root)} is a {model_info.task} model, the graph is {spec.task.value}"
         )
+    model_export_id = model_info.export_id if model_info is not None else None
+    if None not in (info.export_id, model_export_id) and info.export_id != model_export_id:
+        raise LoadError(
+            f"version {files.version}: the tokenizer and the model come from different exports "
+            f"(export ids {info.export_id} and {model_export_id}): export the version again"
+        )
     inputs = {port.get_any_name() for port in model.inputs}
     if "input_ids" not in inputs or "attention_mask" not in inputs or inputs - KNOWN_INPUTS:
         raise LoadError(

@@ -90,6 +90,9 @@ class TokenizerInfo:
     second_type_id: int = 0
     # Special token ids by role, for readers and future use (e.g. LAST pooling needs eos).
     special_tokens: dict[str, int] = field(default_factory=dict)
+    # One id per export, also in the model's ModelInfo: both IRs of a version must carry the same
+    # one. None in IRs exported before it was recorded.
+    export_id: str | None = None
 
     @property
     def pair_overhead(self) -> int:
@@ -110,6 +113,7 @@ class ModelInfo:
     weight_format: str  # fp32 | fp16 | int8
     hidden_size: int
     num_labels: int = 1  # rerankers; 0 for embedders
+    export_id: str | None = None  # the same as the tokenizer's TokenizerInfo.export_id
 
 
 def write_info(model: ov.Model, key: str, info: TokenizerInfo | ModelInfo) -> None:

@@ -8,10 +8,15 @@ offered for loading once its files (size and mtime) are unchanged across two obs
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from serving.repository.layout import MODEL_BIN, MODEL_XML
+
+# A version folder's name: a positive integer in plain ASCII digits without a leading zero. Other
+# names that str.isdigit() accepts would crash int() ("²") or alias a real version ("01", "٣").
+_VERSION_NAME = re.compile(r"[1-9][0-9]*", re.ASCII)
 
 # (size, mtime_ns) of each of the four files, in a fixed order.
 Signature = tuple[tuple[int, int], ...]
@@ -26,14 +31,17 @@ class VersionFiles:
 
 
 def numbered_folders(base: Path) -> dict[int, Path]:
-    """Sub-folders of `base` whose names are positive integers."""
+    """Sub-folders of `base` named as versions (`[1-9][0-9]*`), by number.
+
+    The one version discovery of the repository format: the exporter uses it too.
+    """
     try:
         children = list(os.scandir(base))
     except (FileNotFoundError, NotADirectoryError):
         return {}
     found: dict[int, Path] = {}
     for child in children:
-        if child.name.isdigit() and int(child.name) > 0 and child.is_dir():
+        if _VERSION_NAME.fullmatch(child.name) and child.is_dir():
             found[int(child.name)] = Path(child.path)
     return found
 

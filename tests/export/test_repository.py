@@ -13,7 +13,7 @@ import pytest
 
 from export_models import source as source_module
 from export_models.errors import InvalidOptionError
-from export_models.repository import merged_config, servable_versions
+from export_models.repository import REPOSITORY_LOCK, STAGING_PREFIX, merged_config, servable_versions
 from serving.repository import pbtxt
 from serving.repository.config import EmbeddingsOptions, RerankOptions, read_config, read_servable_spec
 from serving.repository.layout import Pooling, Task, read_model_info, read_tokenizer_info
@@ -86,7 +86,7 @@ def test_config_merge_and_version_numbering(tmp_path: Path, run_export, xlmr_rer
     ok(run_export("rerank", xlmr_reranker_source, repo, "--overwrite_models", model_name="tiny"))
     assert servable_versions(repo / "tiny", Task.RERANK) == [1, 2, 5]
     assert latest_xml.stat().st_ino != latest_inode
-    assert not [p for p in repo.iterdir() if p.name.startswith(".")]  # no staging folders left
+    assert not [p for p in repo.iterdir() if p.name.startswith(STAGING_PREFIX)]  # no staging folders left
 
 
 def test_merged_config_removes_duplicates_of_its_own_entry() -> None:
@@ -332,5 +332,9 @@ def test_commit_undoes_its_moves_when_a_later_move_fails(tmp_path: Path) -> None
     # No staged graph.pbtxt: its move fails after both version folders and subconfig.json moved.
     with pytest.raises(FileNotFoundError):
         commit(plan)
-    after = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and plan.staging not in p.parents}
+    after = {
+        p: p.read_bytes()
+        for p in repo.rglob("*")
+        if p.is_file() and plan.staging not in p.parents and p.name != REPOSITORY_LOCK  # the lock file stays
+    }
     assert after == before

@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 import pytest
 
+from serving.pipelines.scoring import relevance_logits
 from serving.repository.layout import TOKENIZER_DIR, Task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -229,7 +230,7 @@ class HFReranker:
         if self.model.config.type_vocab_size == 1:
             inputs.pop("token_type_ids", None)  # XLM-R: one token type
         with self.torch.no_grad():
-            return self.model(**inputs).logits[:, 0].double().numpy()
+            return relevance_logits(self.model(**inputs).logits.double().numpy())  # 1 or 2 labels
 
     def chunk_windows(self, query: str, document: str, max_length: int) -> Any:
         """Hugging Face's own chunking: the query in every window, the document split (stride 0)."""
