@@ -80,6 +80,13 @@ class ServerMetrics:
             buckets=(64, 256, 1024, 2048, 4096, 8192, 16384, 32768),
             registry=self.registry,
         )
+        self.batch_requests = Histogram(
+            "ovtext_batch_requests",
+            "Requests whose rows share one inference batch (cross-request batching)",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
         self.documents = Histogram(
             "ovtext_request_documents",
             "Documents or inputs per request",
@@ -93,6 +100,7 @@ class ServerMetrics:
         for batch in batches:
             self.batch_size.labels(model).observe(batch.rows)
             self.batch_tokens.labels(model).observe(batch.padded_tokens)
+            self.batch_requests.labels(model).observe(batch.requests)
             self.inference_latency.labels(model).observe(batch.seconds)
 
     def render(self) -> bytes:
