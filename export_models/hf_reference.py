@@ -7,7 +7,8 @@ imported only when a reference is built: importing this module stays light.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,25 @@ def quiet_progress_bars() -> None:
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Load models without transformers' progress bars and load report.
+
+    Loading a checkpoint into another head (AutoModel over a classifier, a causal LM's body)
+    prints a "LOAD REPORT ... Notes: UNEXPECTED" table of the weights left out; that is expected
+    here and must not leak into printed results.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    quiet_progress_bars()
+    previous = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(previous)
 
 
 def _batches(texts: Sequence[str], batch_size: int | None) -> list[list[str]]:
