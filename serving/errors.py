@@ -55,3 +55,7 @@ class BodyTooLarge(ServingError):
 
 class ReloadFailed(ServingError):
     """POST /v1/config/reload could not read config.json; what was serving keeps serving."""
+
+
+class NonFiniteOutput(ServingError):
+    """The model gave NaN or infinity: a fault of the model or the server, never sent as a result."""

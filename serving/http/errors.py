@@ -19,6 +19,7 @@ from serving.errors import (
     InvalidRequest,
     ModelNotFound,
     ModelUnavailable,
+    NonFiniteOutput,
     ReloadFailed,
     ServingError,
     TooManyChunks,
@@ -36,6 +37,7 @@ STATUS: dict[type[ServingError], int] = {
     ModelNotFound: 404,
     BodyTooLarge: 413,
     ModelUnavailable: 503,
+    NonFiniteOutput: 500,
 }
 
 

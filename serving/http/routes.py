@@ -24,7 +24,7 @@ from serving.http.schemas import (
 )
 from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.rerank import RerankPipeline
-from serving.registry import ModelRegistry
+from serving.registry import ModelRegistry, ServedModel
 from serving.repository.config import ConfigError
 from serving.repository.layout import Task
 from serving.settings import ServerSettings
@@ -54,6 +54,18 @@ def _document_text(index: int, document: str | dict[str, Any], rank_fields: list
     return str(document["text"])
 
 
+def _model_card(model: ServedModel) -> ModelCard:
+    card = ModelCard(
+        id=model.name, created=int(model.loaded_at), task=model.task.value, version=model.version
+    )
+    info = model.tokenizer_info
+    if info is not None:
+        card.prompts = dict(info.prompts) or None
+        card.default_prompt_name = info.default_prompt_name
+        card.instruction = info.default_instruction if info.takes_instruction else None
+    return card
+
+
 def build_router(registry: ModelRegistry, settings: ServerSettings, metrics: ServerMetrics) -> APIRouter:
     router = APIRouter()
 
@@ -78,6 +90,7 @@ def build_router(registry: ModelRegistry, settings: ServerSettings, metrics: Ser
                 raw_scores=body.raw_scores,
                 max_chunks_per_doc=body.max_chunks_per_doc,
                 max_tokens_per_doc=body.max_tokens_per_doc,
+                instruction=body.instruction,
             )
         metrics.observe_batches(servable.name, outcome.batches)
         metrics.documents.labels(request.scope["route"].path, servable.name).observe(len(texts))
@@ -110,6 +123,8 @@ def build_router(registry: ModelRegistry, settings: ServerSettings, metrics: Ser
                 texts=body.input if is_text else None,  # type: ignore[arg-type]
                 token_ids=None if is_text else body.input,  # type: ignore[arg-type]
                 dimensions=body.dimensions,
+                prompt_name=body.prompt_name,
+                input_type=body.input_type,
             )
         metrics.observe_batches(servable.name, outcome.batches)
         metrics.documents.labels(request.scope["route"].path, servable.name).observe(len(body.input))
@@ -126,12 +141,8 @@ def build_router(registry: ModelRegistry, settings: ServerSettings, metrics: Ser
 
     async def models() -> ModelList:
         """The models being served (OpenAI model list)."""
-        return ModelList(
-            data=[
-                ModelCard(id=m.name, created=int(m.loaded_at), task=m.task.value, version=m.version)
-                for m in sorted(registry.served_models(), key=lambda m: m.name)
-            ]
-        )
+        served = sorted(registry.served_models(), key=lambda m: m.name)
+        return ModelList(data=[_model_card(m) for m in served])
 
     for path in RERANK_PATHS:
         router.add_api_route(

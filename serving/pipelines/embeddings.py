@@ -17,8 +17,10 @@ from serving.pipelines.framing import (
     whole_texts,
 )
 from serving.pipelines.inference import InferenceBackend
-from serving.pipelines.pooling import normalize, pool
+from serving.pipelines.pooling import normalize, pool, post_pool
+from serving.pipelines.prompts import choose_prompt, prompted
 from serving.pipelines.run import BatchedPipeline
+from serving.pipelines.scoring import require_finite
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.config import EmbeddingsOptions
 from serving.repository.layout import TokenizerInfo
@@ -41,11 +43,13 @@ class EmbeddingsPipeline(BatchedPipeline):
         batching: BatchPolicy,
         hidden_size: int,
         vocab_size: int | None,
+        post_pooling: tuple[str, ...] = (),
     ) -> None:
         super().__init__(tokenizer, backend, info, batching)
         self.options = options
         self.hidden_size = hidden_size
         self.vocab_size = vocab_size
+        self.post_pooling = post_pooling  # ModelInfo.post_pooling: steps before normalization
 
     def _pool(self, batch: EncodedBatch, output: np.ndarray) -> np.ndarray:
         return pool(output, batch.attention_mask, self.options.pooling)
@@ -76,6 +80,8 @@ class EmbeddingsPipeline(BatchedPipeline):
             raise InvalidRequest(f"token id {bad} is outside the vocabulary [0, {limit})", field="input")
 
     def _finish(self, pooled: np.ndarray, dimensions: int | None) -> np.ndarray:
+        """Post-pooling steps, L2, then the first `dimensions` values (Matryoshka), renormalized."""
+        pooled = require_finite(post_pool(pooled, self.post_pooling))
         vectors = normalize(pooled) if self.options.normalize_embeddings else pooled
         if dimensions is not None:
             if dimensions > vectors.shape[1]:
@@ -92,17 +98,27 @@ class EmbeddingsPipeline(BatchedPipeline):
         texts: list[str] | None = None,
         token_ids: list[list[int]] | None = None,
         dimensions: int | None = None,
+        prompt_name: str | None = None,
+        input_type: str | None = None,
     ) -> EmbeddingsOutcome:
-        """Embed texts, or pre-tokenized inputs (ids without special tokens; they are added)."""
+        """Embed texts, or pre-tokenized inputs (ids without special tokens; they are added).
+
+        prompt_name / input_type choose one of the model's prompts (serving/pipelines/prompts.py);
+        it is prepended to each text, or its tokens to each list of ids.
+        """
         if dimensions is not None and dimensions > self.hidden_size:
             raise InvalidRequest(
                 f"{dimensions} is more than the model's {self.hidden_size} dimensions", field="dimensions"
             )
+        prompt = choose_prompt(self.info, prompt_name, input_type)
         if token_ids is not None:
             tokens = RaggedTokens.from_lists(token_ids)
             self._check_token_ids(tokens)
+            if prompt:
+                prompt_ids = (await self.tokenizer.tokenize([prompt])).row(0).tolist()
+                tokens = RaggedTokens.from_lists([prompt_ids + list(ids) for ids in token_ids])
         else:
-            tokens = await self.tokenizer.tokenize(texts or [])
+            tokens = await self.tokenizer.tokenize(prompted(texts or [], prompt))
         segments = self._segments(tokens)
         frame = single_frame(self.info)
         pooled, stats = await self.run_batches(frame, segments, self._pool)

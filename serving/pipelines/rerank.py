@@ -18,8 +18,9 @@ from serving.pipelines.framing import (
     pair_frame,
 )
 from serving.pipelines.inference import InferenceBackend
+from serving.pipelines.prompts import pair_texts
 from serving.pipelines.run import BatchedPipeline
-from serving.pipelines.scoring import max_per_owner, relevance_logits, sigmoid
+from serving.pipelines.scoring import max_per_owner, relevance_logits, require_finite, sigmoid
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.config import RerankOptions
 from serving.repository.layout import TokenizerInfo
@@ -82,11 +83,13 @@ class RerankPipeline(BatchedPipeline):
         raw_scores: bool = False,
         max_chunks_per_doc: int | None = None,
         max_tokens_per_doc: int | None = None,
+        instruction: str | None = None,
     ) -> RerankOutcome:
-        tokens = await self.tokenizer.tokenize([query, *documents])
+        """instruction: for prompt-template rerankers (None: the model's default one)."""
+        tokens = await self.tokenizer.tokenize(pair_texts(self.info, query, documents, instruction))
         frame, segments = self._plan(tokens, max_chunks_per_doc, max_tokens_per_doc)
         logits, stats = await self.run_batches(frame, segments, _logits_per_row)
-        per_document = max_per_owner(logits, segments.owner, len(documents))
+        per_document = require_finite(max_per_owner(logits, segments.owner, len(documents)))
         return RerankOutcome(
             scores=per_document if raw_scores else sigmoid(per_document),
             prompt_tokens=int(framed_lengths(frame, segments).sum()),
@@ -96,7 +99,7 @@ class RerankPipeline(BatchedPipeline):
 
     def rerank_blocking(self, query: str, documents: list[str]) -> np.ndarray:
         """Sigmoid scores on the calling thread: the load-time warm-up and check."""
-        tokens = self.tokenizer.tokenize_blocking([query, *documents])
+        tokens = self.tokenizer.tokenize_blocking(pair_texts(self.info, query, documents, None))
         frame, segments = self._plan(tokens, None, None)
         logits = self.run_batches_blocking(frame, segments, _logits_per_row)
         return sigmoid(max_per_owner(logits, segments.owner, len(documents)))

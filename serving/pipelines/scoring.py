@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from serving.errors import NonFiniteOutput
+
 
 def relevance_logits(logits: np.ndarray) -> np.ndarray:
     """One relevance logit per row.
@@ -29,3 +31,10 @@ def max_per_owner(values: np.ndarray, owner: np.ndarray, count: int) -> np.ndarr
     result = np.full(count, -np.inf, dtype=np.float64)
     np.maximum.at(result, owner, values)
     return result
+
+
+def require_finite(values: np.ndarray) -> np.ndarray:
+    """`values` unchanged; a NaN or infinity from the model is a server fault, never a client's result."""
+    if not np.isfinite(values).all():
+        raise NonFiniteOutput("the model produced a non-finite value (NaN or infinity) for this request")
+    return values

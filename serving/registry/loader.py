@@ -17,6 +17,7 @@ from serving.errors import ServingError
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.inference import OpenVINOBackend, openvino_error_message
+from serving.pipelines.pooling import POST_POOLING
 from serving.pipelines.rerank import RerankPipeline
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository import layout
@@ -111,6 +112,9 @@ def load_servable(core: ov.Core, spec: ServableSpec, files: VersionFiles, batchi
         raise LoadError(f"{files.model_xml}: {err}") from err
     if model_info is not None and model_info.task != spec.task.value:
         raise LoadError(f"{files.model_xml} is a {model_info.task} model, the graph is {spec.task.value}")
+    unknown_steps = sorted(set(model_info.post_pooling) - POST_POOLING.keys()) if model_info else []
+    if unknown_steps:
+        raise LoadError(f"{files.model_xml}: post-pooling steps {unknown_steps} are unknown to this server")
     inputs = {port.get_any_name() for port in model.inputs}
     if "input_ids" not in inputs or "attention_mask" not in inputs or inputs - KNOWN_INPUTS:
         raise LoadError(
@@ -146,7 +150,14 @@ def load_servable(core: ov.Core, spec: ServableSpec, files: VersionFiles, batchi
         if not hidden_size.is_static:
             raise LoadError(f"{files.model_xml}: the hidden size of the output is not static")
         pipeline = EmbeddingsPipeline(
-            tokenizer, backend, info, spec.options, batching, hidden_size.get_length(), vocab_size
+            tokenizer,
+            backend,
+            info,
+            spec.options,
+            batching,
+            hidden_size.get_length(),
+            vocab_size,
+            post_pooling=tuple(model_info.post_pooling) if model_info else (),
         )
     _warm_up(pipeline, label)
     log.info("loaded %s (%s on %s, %d infer requests)", label, spec.task.value, device, pool_size)
