@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from export_models.convert_tokenizer import self_check
 from export_models.errors import InvalidOptionError, TokenizerConversionError
+from export_models.hf_reference import template_ids
 from serving.repository.families import PromptTemplate
 from serving.repository.layout import TokenizerInfo
 
@@ -75,16 +76,6 @@ def template_info(
     )
 
 
-def _reference_ids(
-    tokenizer: Any, template: PromptTemplate, query: str, document: str, instruction: str
-) -> list[int]:
-    pieces = template.reference
-    if not instruction and template.reference_without_instruction is not None:
-        pieces = template.reference_without_instruction
-    values = {"query": query, "document": document, "instruction": instruction}
-    return _ids(tokenizer, [piece.format(**values) for piece in pieces])
-
-
 def prove_template(
     tokenizer: Any, info: TokenizerInfo, template: PromptTemplate, compiled_ir: ov.CompiledModel
 ) -> None:
@@ -103,7 +94,7 @@ def prove_template(
                 + _ids(tokenizer, [document_part])
                 + info.pair_suffix
             )
-            if split != _reference_ids(tokenizer, template, query, document, instruction):
+            if split != template_ids(tokenizer, template, query, document, instruction, max_length=1 << 30):
                 raise TokenizerConversionError(
                     f"the prompt template cannot be tokenized in parts: the pair ({query!r}, {document!r}) "
                     "tokenizes differently when split at the query and the document"
