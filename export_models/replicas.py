@@ -14,7 +14,7 @@ pre-tokenizer from its class, so the class is what makes the pipeline real):
 | qwen3-embedding        | Qwen3Model saved as Qwen3ForCausalLM  | Qwen2Tokenizer + <|endoftext|> appended  |
 | mxbai-rerank-v1        | DebertaV2ForSequenceClassification    | DebertaV2Tokenizer, Unigram              |
 | mpnet                  | MPNetModel (all-mpnet-base-v2)        | MPNetTokenizer, WordPiece                |
-| nomic-embed            | NomicBertModel (v1.5)                 | BertTokenizer, WordPiece                 |
+| nomic-embed-text-v1.5  | NomicBertModel (v1.5)                 | BertTokenizer, WordPiece                 |
 | modernbert-reranker    | ModernBertForSequenceClassification   | ByteLevel BPE (PreTrainedTokenizerFast)  |
 | modernbert-embed       | ModernBertModel                       | the same                                 |
 | long-xlmr              | XLMRobertaModel, 8194 positions       | Unigram/Metaspace (XLM-R)                |
@@ -704,7 +704,8 @@ REPLICAS: dict[str, Builder] = {
     "qwen3-embedding": build_qwen3_embedding,
     "mxbai-rerank-v1": build_mxbai_rerank_v1,
     "mpnet": build_mpnet,
-    "nomic-embed": build_nomic_embed,
+    # The name carries "v1.5": the nomic-embed-v1.5 recipe (layer norm) is told apart by it.
+    "nomic-embed-text-v1.5": build_nomic_embed,
     "modernbert-reranker": build_modernbert_reranker,
     "modernbert-embed": build_modernbert_embed,
     "long-xlmr": build_long_xlmr,
@@ -725,3 +726,43 @@ def replica_source(name: str, cache_dir: Path | None = None) -> Path:
         _finish(out_dir, f"{name}-{RECIPE_VERSION}")
 
     return _cached_build(f"replica-{name}-{RECIPE_VERSION}", build, cache_dir)
+
+
+# --- for the long-context memory measurement (benchmark/long_context.py), not the tests ------
+
+BGE_M3 = {
+    "hidden_size": 1024,
+    "num_attention_heads": 16,
+    "intermediate_size": 4096,
+    "max_position_embeddings": 8194,
+}
+BGE_M3_VOCAB = 250002
+
+
+def build_bge_m3_shaped(out_dir: Path, layers: int) -> None:
+    """BAAI/bge-m3's shapes (random weights) with `layers` layers; CLS pooling, normalized."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    torch.manual_seed(SEED)
+    tokenizer = train_xlmr_tokenizer(8000, model_max_length=8192, seed=SEED)
+    config = XLMRobertaConfig(
+        vocab_size=BGE_M3_VOCAB,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        num_hidden_layers=layers,
+        architectures=["XLMRobertaModel"],
+        **BGE_M3,
+    )
+    _save(XLMRobertaModel(config).eval(), tokenizer, out_dir)
+    write_sentence_transformers_files(out_dir, "cls", 8192)
+    _finish(out_dir, f"bge-m3-shaped-{layers}-{RECIPE_VERSION}", layers=layers)
+
+
+def bge_m3_shaped_source(layers: int = 24, cache_dir: Path | None = None) -> Path:
+    """HF folder of a random-weight model shaped like BAAI/bge-m3 (built on first use, cached)."""
+    return _cached_build(
+        f"bge-m3-shaped-{layers}-{RECIPE_VERSION}", lambda out: build_bge_m3_shaped(out, layers), cache_dir
+    )
