@@ -79,11 +79,17 @@ def convert_with_torch_export(
     from export_models.hf_reference import quiet_transformers
 
     model_class = AutoModelForSequenceClassification if task is Task.RERANK else AutoModel
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=trust_remote_code)
-        model = model_class.from_pretrained(
-            source.path, dtype=torch.float32, trust_remote_code=trust_remote_code
-        ).eval()
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=trust_remote_code)
+            model = model_class.from_pretrained(
+                source.path, dtype=torch.float32, trust_remote_code=trust_remote_code
+            ).eval()
+    except Exception as error:  # transformers raises many types for missing or broken weights
+        reason = " ".join(str(error).split())[:300]
+        raise ModelConversionError(
+            f"cannot load {source.recorded} ({source.architecture}): {reason}"
+        ) from error
     example = tokenizer(list(EXAMPLE_TEXTS), padding=True, return_tensors="pt")
     inputs = {name: example[name] for name in ("input_ids", "attention_mask")}
     batch = torch.export.Dim("batch", min=1, max=4096)
