@@ -90,6 +90,33 @@ class TokenizerInfo:
     second_type_id: int = 0
     # Special token ids by role, for readers and future use (e.g. LAST pooling needs eos).
     special_tokens: dict[str, int] = field(default_factory=dict)
+    # Prompt templates (serving/repository/families.py, PromptTemplate): the texts the tokenizer IR
+    # sees are these, formatted; pair_prefix/middle/suffix then hold the template's constant pieces.
+    query_template: str = "{query}"  # may also hold {instruction}
+    document_template: str = "{document}"
+    # The query template when the request's instruction is empty (None: query_template is used).
+    query_template_without_instruction: str | None = None
+    default_instruction: str | None = None
+    # Embedders: prompts by name (sentence-transformers' `prompts`, or --prompt at export), prepended
+    # to the text before tokenizing, and the one used when a request names none.
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+
+    @property
+    def takes_instruction(self) -> bool:
+        return "{instruction}" in self.query_template
+
+    def query_text(self, query: str, instruction: str | None = None) -> str:
+        """The query as the tokenizer IR sees it: the query template, with the request's instruction
+        (None: the default one; empty: the template without instruction, when there is one)."""
+        if instruction is None:
+            instruction = self.default_instruction
+        if not instruction and self.query_template_without_instruction is not None:
+            return self.query_template_without_instruction.format(query=query)
+        return self.query_template.format(query=query, instruction=instruction or "")
+
+    def document_text(self, document: str) -> str:
+        return self.document_template.format(document=document)
 
     @property
     def pair_overhead(self) -> int:
@@ -110,6 +137,10 @@ class ModelInfo:
     weight_format: str  # fp32 | fp16 | int8
     hidden_size: int
     num_labels: int = 1  # rerankers; 0 for embedders
+    family: str = ""  # the recipe of serving/repository/families.py the export followed ("": none)
+    conversion: str = "optimum"  # families.Conversion value
+    # Embedders: steps between pooling and normalization (families.PostPooling values).
+    post_pooling: list[str] = field(default_factory=list)
 
 
 def write_info(model: ov.Model, key: str, info: TokenizerInfo | ModelInfo) -> None:
