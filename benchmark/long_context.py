@@ -58,7 +58,9 @@ def _input_of_8192_tokens(source: Path) -> str:
 
 @click.command()
 @click.option("--layers", default=24, show_default=True, type=click.IntRange(min=1))
-@click.option("--documents", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--documents", default=100, show_default=True, type=click.IntRange(min=0), help="0: only the one input."
+)
 @click.option("--weight-format", "weight_format", default="int8", show_default=True)
 @click.option(
     "--work_dir", type=click.Path(path_type=Path), default=None, help="Kept for reuse (default: a new one)."
@@ -83,6 +85,8 @@ def main(layers: int, documents: int, weight_format: str, work_dir: Path | None)
         figures["loaded_rss_mb"] = round(_rss_mb(server.pid), 1)
         with httpx.Client(base_url=server.base_url, timeout=None) as client:
             for label, count in (("one_input", 1), ("request", documents)):
+                if count == 0:
+                    continue
                 probe.reset()
                 started = time.monotonic()
                 response = client.post("/embeddings", json={"model": MODEL_NAME, "input": [text] * count})

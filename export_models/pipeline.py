@@ -168,8 +168,8 @@ def resolve_source_step(ctx: ExportContext) -> None:
         raise InvalidOptionError("--target_device must name an OpenVINO device (CPU, GPU, AUTO, ...)")
     resolved = source.resolve_source(request.source_model)
     family = find_family(request.task, resolved.architecture, resolved.model_type, resolved.recorded)
-    torch_export = family is not None and family.conversion is Conversion.TORCH_EXPORT
-    if torch_export and request.extra_quantization_params:
+    exported_by_torch = family is not None and family.conversion is Conversion.TORCH_EXPORT
+    if exported_by_torch and request.extra_quantization_params:
         raise InvalidOptionError(
             f"--extra_quantization_params: {resolved.architecture} is converted with torch.export, not "
             "optimum-cli, so optimum's options do not apply"

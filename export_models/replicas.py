@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from export_models import synthetic_data
-from export_models.demo_models import _cached_build, train_xlmr_tokenizer
+from export_models.demo_models import _cached_build, train_xlmr_tokenizer, xlmr_reranker_config
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 # Bump when any recipe below changes, so old cache entries are not reused.
-RECIPE_VERSION = "v1"
+RECIPE_VERSION = "v2"
 SEED = 0
 
 QWEN_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -524,48 +524,38 @@ def build_modernbert_embed(out_dir: Path) -> None:
     write_sentence_transformers_files(out_dir, "mean", 8192, prompts=prompts)
 
 
-def build_long_xlmr(out_dir: Path) -> None:
-    """bge-m3's position range (8194 positions: 8192 tokens) on a tiny XLM-R; CLS pooling, normalized."""
+def _xlmr_embedder(out_dir: Path, max_length: int, pooling: str, tokenizer_vocab: int, **shape: Any) -> None:
+    """An XLMRobertaModel embedder with XLM-R's special ids and the Unigram tokenizer."""
     import torch
-    from transformers import XLMRobertaConfig, XLMRobertaModel
+    from transformers import XLMRobertaModel
 
     torch.manual_seed(SEED)
-    tokenizer = train_xlmr_tokenizer(1000, model_max_length=8192, seed=SEED)
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
+    tokenizer = train_xlmr_tokenizer(tokenizer_vocab, model_max_length=max_length, seed=SEED)
+    shape.setdefault("vocab_size", len(tokenizer))
+    config = xlmr_reranker_config(**shape)
+    config.architectures = ["XLMRobertaModel"]
+    _save(XLMRobertaModel(config).eval(), tokenizer, out_dir)
+    write_sentence_transformers_files(out_dir, pooling, max_length)
+
+
+def build_long_xlmr(out_dir: Path) -> None:
+    """bge-m3's position range (8194 positions: 8192 tokens) on a tiny XLM-R; CLS pooling, normalized."""
+    _xlmr_embedder(
+        out_dir,
+        8192,
+        "cls",
+        1000,
         hidden_size=64,
         num_attention_heads=2,
         intermediate_size=128,
         num_hidden_layers=2,
         max_position_embeddings=8194,
-        architectures=["XLMRobertaModel"],
     )
-    _save(XLMRobertaModel(config).eval(), tokenizer, out_dir)
-    write_sentence_transformers_files(out_dir, "cls", 8192)
 
 
 def build_e5(out_dir: Path) -> None:
     """multilingual-e5-small's shapes: mean pooling, normalized; no prompts in its files (given at export)."""
-    import torch
-    from transformers import XLMRobertaConfig, XLMRobertaModel
-
-    torch.manual_seed(SEED)
-    tokenizer = train_xlmr_tokenizer(1000, model_max_length=512, seed=SEED)
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        architectures=["XLMRobertaModel"],
-        **E5_SMALL,
-    )
-    _save(XLMRobertaModel(config).eval(), tokenizer, out_dir)
-    write_sentence_transformers_files(out_dir, "mean", 512)
+    _xlmr_embedder(out_dir, 512, "mean", 1000, **E5_SMALL)
 
 
 CUSTOM_CONFIGURATION = '''"""A model type of its own: ships with the model, loaded with trust_remote_code."""
@@ -741,23 +731,7 @@ BGE_M3_VOCAB = 250002
 
 def build_bge_m3_shaped(out_dir: Path, layers: int) -> None:
     """BAAI/bge-m3's shapes (random weights) with `layers` layers; CLS pooling, normalized."""
-    import torch
-    from transformers import XLMRobertaConfig, XLMRobertaModel
-
-    torch.manual_seed(SEED)
-    tokenizer = train_xlmr_tokenizer(8000, model_max_length=8192, seed=SEED)
-    config = XLMRobertaConfig(
-        vocab_size=BGE_M3_VOCAB,
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        num_hidden_layers=layers,
-        architectures=["XLMRobertaModel"],
-        **BGE_M3,
-    )
-    _save(XLMRobertaModel(config).eval(), tokenizer, out_dir)
-    write_sentence_transformers_files(out_dir, "cls", 8192)
+    _xlmr_embedder(out_dir, 8192, "cls", 8000, vocab_size=BGE_M3_VOCAB, num_hidden_layers=layers, **BGE_M3)
     _finish(out_dir, f"bge-m3-shaped-{layers}-{RECIPE_VERSION}", layers=layers)
 
 

@@ -415,6 +415,7 @@ def test_e5_prompts_given_at_export(family_client, family_exports, input_type, p
     source = family_exports["e5"].source
     expected = sentence_transformer(source, [prefix + text for text in TEXTS])
     got, body = embed(family_client, "e5", TEXTS, input_type=input_type)
+    report(f"e5 ({input_type})", "max cosine distance", cosine_distance(got, expected))
     assert cosine_distance(got, expected) < COSINE_TOLERANCE
     tokenizer = load("tokenizer", source)
     assert body["usage"]["prompt_tokens"] == sum(len(tokenizer(prefix + t)["input_ids"]) for t in TEXTS)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from export_models.errors import TokenizerConversionError
+from export_models.errors import InvalidOptionError, TokenizerConversionError
 from export_models.prompt_framing import prove_template, template_info
 from serving.repository.families import QWEN3_RERANKER_TEMPLATE
 from serving.repository.layout import TokenizerInfo
@@ -54,9 +53,8 @@ def test_bad_prompt_option_is_refused(run_export, replica, tmp_path: Path) -> No
     assert "--prompt 'no-equals-sign': expected NAME=TEXT" in line
 
 
-def test_a_template_that_does_not_split_is_refused(tmp_path: Path) -> None:
-    """A BPE without a pre-tokenizer merges across ': ' + document: the split cannot match the model
-    card's tokenization, and the export must say so instead of serving different ids."""
+def _tiny_tokenizer():
+    """A BPE without a pre-tokenizer, trained so it merges ': ' with the word after it."""
     from tokenizers import Tokenizer, models, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -64,12 +62,41 @@ def test_a_template_that_does_not_split_is_refused(tmp_path: Path) -> None:
     corpus = [f"<Document>: {word}" for word in ("the giant panda", "trailing space", "digits 2024")] * 50
     corpus += [chr(c) for c in range(32, 127)] + ["熊猫吃竹子。パンダ🐼🎋😀\n\t"]
     bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<pad>"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", pad_token="<pad>")
-    base = TokenizerInfo(
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", pad_token="<pad>")
+
+
+def _base_info() -> TokenizerInfo:
+    return TokenizerInfo(
         max_length=512, pad_token_id=1, single_prefix=[], single_suffix=[], pair_prefix=[], pair_middle=[],
         pair_suffix=[],
     )  # fmt: skip
+
+
+def test_a_template_that_does_not_split_is_refused() -> None:
+    """A BPE without a pre-tokenizer merges across ': ' + document: the split cannot match the model
+    card's tokenization, and the export must say so instead of serving different ids."""
+    tokenizer = _tiny_tokenizer()
+    base = _base_info()
     info = template_info(tokenizer, base, QWEN3_RERANKER_TEMPLATE, None, pad_token_id=1)
     with pytest.raises(TokenizerConversionError, match="cannot be tokenized in parts"):
         prove_template(tokenizer, info, QWEN3_RERANKER_TEMPLATE, compiled_ir=None)  # type: ignore[arg-type]
-    assert json.dumps(info.pair_suffix)  # the suffix was tokenized (and does not end in the pad id)
+
+
+def test_export_instruction_becomes_the_default() -> None:
+    """--instruction replaces the model card's default; a template without one refuses it."""
+    from serving.repository.families import MXBAI_RERANK_V2_TEMPLATE, PromptTemplate
+
+    tokenizer = _tiny_tokenizer()
+    base = _base_info()
+    info = template_info(tokenizer, base, QWEN3_RERANKER_TEMPLATE, "Find recipes", pad_token_id=1)
+    assert info.default_instruction == "Find recipes"
+    assert info.query_text("q") == "<Instruct>: Find recipes\n<Query>: q\n<Document>:"
+    assert info.query_text("q", "Other") == "<Instruct>: Other\n<Query>: q\n<Document>:"
+    mxbai = template_info(tokenizer, base, MXBAI_RERANK_V2_TEMPLATE, None, pad_token_id=1)
+    assert mxbai.query_text("q") == "query: q"  # no instruction: mxbai drops the instruction line
+    assert mxbai.query_text("q", "Be strict") == "instruction: Be strict\nquery: q"
+    fixed = PromptTemplate(
+        prefix=(), query="{query}", middle=(), document=" {document}", suffix=("!",), reference=()
+    )
+    with pytest.raises(InvalidOptionError, match="takes no instruction"):
+        template_info(tokenizer, base, fixed, "x", pad_token_id=1)
