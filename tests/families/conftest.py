@@ -23,8 +23,6 @@ from benchmark.server_process import ServerProcess
 from export_models import replicas
 from serving.repository.layout import Task
 
-pytestmark = pytest.mark.slow
-
 
 @dataclass(frozen=True)
 class FamilyExport:
