@@ -15,6 +15,7 @@ import click
 from export_models import interruption
 from export_models.errors import ExportError
 from export_models.pipeline import WEIGHT_FORMATS, ExportRequest, ExportResult, run_export
+from export_models.prompt_framing import parse_prompts
 from serving.repository.layout import Pooling, Task
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,6 +155,13 @@ def common_options(command: F) -> F:
             default="",
             help='Extra optimum-cli arguments, e.g. "--sym --group-size -1".',
         ),
+        click.option(
+            "--trust_remote_code",
+            "--trust-remote-code",
+            "trust_remote_code",
+            is_flag=True,
+            help="Run the model's own code (config.json auto_map); only for code you trust.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -181,14 +189,22 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="Most chunks one request may produce (more is an error).",
 )
+@click.option(
+    "--instruction",
+    default=None,
+    help="Instruction-following rerankers (Qwen3-Reranker, mxbai-rerank-v2): the default instruction "
+    "(requests may give their own). Default: the model card's.",
+)
 def rerank(**options: Any) -> None:
-    """Export a cross-encoder (a *ForSequenceClassification model with one or two labels)."""
+    """Export a cross-encoder (a *ForSequenceClassification model with one or two labels) or a causal-LM
+    reranker."""
     run_cli_export(
         ExportRequest(
             task=Task.RERANK,
             **_common(options),
             max_doc_length=options["max_doc_length"],
             max_allowed_chunks=options["max_allowed_chunks"],
+            instruction=options["instruction"],
         )
     )
 
@@ -205,9 +221,27 @@ def rerank(**options: Any) -> None:
 @click.option(
     "--truncate", is_flag=True, help="Cut inputs longer than the model's limit instead of rejecting them."
 )
+@click.option(
+    "--prompt",
+    "prompts",
+    multiple=True,
+    metavar="NAME=TEXT",
+    help="A prompt requests can choose by name (input_type, prompt_name), prepended to the text, e.g. "
+    "--prompt query='query: ' --prompt document='passage: ' for e5. Adds to (or replaces) the model's own "
+    "sentence-transformers prompts. Repeat for more.",
+)
+@click.option(
+    "--default_prompt_name",
+    default=None,
+    help="The prompt used when a request names none. Default: the model's default_prompt_name, else none.",
+)
 def embeddings(**options: Any) -> None:
     """Export a text embedder."""
     pooling = Pooling(options["pooling"].upper()) if options["pooling"] else None
+    try:
+        prompts = parse_prompts(options["prompts"])
+    except ExportError as error:
+        raise click.ClickException(error.one_line()) from None
     run_cli_export(
         ExportRequest(
             task=Task.EMBEDDINGS,
@@ -215,6 +249,8 @@ def embeddings(**options: Any) -> None:
             pooling=pooling,
             normalize=not options["skip_normalize"],
             truncate=options["truncate"],
+            prompts=tuple(prompts.items()),
+            default_prompt_name=options["default_prompt_name"],
         )
     )
 
@@ -231,6 +267,7 @@ def _common(options: dict[str, Any]) -> dict[str, Any]:
         "version",
         "overwrite_models",
         "extra_quantization_params",
+        "trust_remote_code",
     )
     return {key: options[key] for key in keys}
 

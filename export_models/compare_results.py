@@ -33,7 +33,12 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from export_models.hf_reference import HFEmbeddingReference, HFRerankReference, quiet_progress_bars
+from export_models.hf_reference import (
+    HFEmbeddingReference,
+    HFRerankReference,
+    post_pool_torch,
+    quiet_transformers,
+)
 from serving.repository.config import (
     ConfigError,
     EmbeddingsOptions,
@@ -42,6 +47,7 @@ from serving.repository.config import (
     read_config,
     read_servable_spec,
 )
+from serving.repository.families import family_by_name
 from serving.repository.layout import (
     CONFIG_FILE,
     ModelInfo,
@@ -217,17 +223,23 @@ class ServerClient:
             )
         return response.json(), duration_ms
 
-    def rerank(self, model_name: str, query: str, documents: Sequence[str]) -> Timed:
-        body = {"model": model_name, "query": query, "documents": list(documents)}
+    def rerank(
+        self, model_name: str, query: str, documents: Sequence[str], instruction: str | None = None
+    ) -> Timed:
+        body: dict[str, Any] = {"model": model_name, "query": query, "documents": list(documents)}
+        if instruction is not None:
+            body["instruction"] = instruction
         answer, duration_ms = self._post("rerank", body)
         scores = np.zeros(len(documents), dtype=np.float32)
         for result in answer["results"]:
             scores[result["index"]] = result["relevance_score"]
         return Timed(scores, duration_ms)
 
-    def embed(self, model_name: str, inputs: Sequence[str]) -> Timed:
+    def embed(self, model_name: str, inputs: Sequence[str], prompt_name: str | None = None) -> Timed:
         # base64 is what the OpenAI SDK asks for by default: little-endian float32.
-        body = {"model": model_name, "input": list(inputs), "encoding_format": "base64"}
+        body: dict[str, Any] = {"model": model_name, "input": list(inputs), "encoding_format": "base64"}
+        if prompt_name is not None:
+            body["prompt_name"] = prompt_name
         answer, duration_ms = self._post("embeddings", body)
         data = sorted(answer["data"], key=lambda item: item["index"])
         vectors = [np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4") for item in data]
@@ -267,9 +279,9 @@ def _loading_reference(hf_model: str) -> Iterator[None]:
         raise _load_error(hf_model, exc) from exc
 
 
-def _timed(compute: Callable[..., np.ndarray], *args: Any) -> Timed:
+def _timed(compute: Callable[[], np.ndarray]) -> Timed:
     start = time.perf_counter()
-    values = compute(*args)
+    values = compute()
     return Timed(np.asarray(values, dtype=np.float32), (time.perf_counter() - start) * 1000)
 
 
@@ -291,27 +303,54 @@ def is_sentence_transformers_model(hf_model: str) -> bool:
 
 class HFEmbedder:
     """The model's own embedding: sentence-transformers when the model has its config (pooling and
-    normalization as it prescribes), else transformers with the pooling recorded at export."""
+    normalization as it prescribes), else transformers with the pooling recorded at export; then the
+    family's post-pooling steps (nomic-embed-text-v1.5: layer norm, then L2), as its model card does."""
 
-    def __init__(self, hf_model: str, max_length: int | None, pooling: Pooling, normalize: bool) -> None:
+    def __init__(
+        self,
+        hf_model: str,
+        max_length: int | None,
+        pooling: Pooling,
+        normalize: bool,
+        post_pooling: Sequence[str] = (),
+        prompts: dict[str, str] | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
         self.sentence_model: Any = None
         self.transformers_model: HFEmbeddingReference | None = None
+        self.post_pooling = tuple(post_pooling)
+        self.normalize = normalize
+        self.prompts = prompts or {}
         if is_sentence_transformers_model(hf_model):
             from sentence_transformers import SentenceTransformer
 
-            quiet_progress_bars()
-            self.sentence_model = SentenceTransformer(hf_model, device="cpu")
+            with quiet_transformers():
+                self.sentence_model = SentenceTransformer(
+                    hf_model, device="cpu", trust_remote_code=trust_remote_code
+                )
             if max_length:
                 self.sentence_model.max_seq_length = max_length
             self.description = "sentence-transformers"
         else:
-            self.transformers_model = HFEmbeddingReference(hf_model, max_length, pooling, normalize)
+            self.transformers_model = HFEmbeddingReference(
+                hf_model, max_length, pooling, normalize, post_pooling, trust_remote_code
+            )
             self.description = f"transformers, {pooling.value} pooling{', normalized' if normalize else ''}"
+        if self.post_pooling:
+            self.description += f", then {' and '.join(self.post_pooling)}"
 
-    def embed(self, inputs: Sequence[str]) -> np.ndarray:
+    def embed(self, inputs: Sequence[str], prompt_name: str | None = None) -> np.ndarray:
+        prompt = self.prompts.get(prompt_name, "") if prompt_name else ""
         if self.transformers_model is not None:
-            return self.transformers_model.embed(inputs)
-        return np.asarray(self.sentence_model.encode(list(inputs), convert_to_numpy=True), dtype=np.float32)
+            return self.transformers_model.embed(inputs, prompt=prompt)
+        import torch
+
+        encoded = self.sentence_model.encode(list(inputs), prompt=prompt, convert_to_tensor=True)
+        if self.post_pooling:
+            encoded = post_pool_torch(encoded.float(), self.post_pooling)
+            if self.normalize:
+                encoded = torch.nn.functional.normalize(encoded, p=2, dim=1)
+        return encoded.cpu().numpy().astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,15 +430,20 @@ def compare_rerank(
     documents: Sequence[str],
     max_length: int | None,
     tolerance: float | None,
+    instruction: str | None = None,
+    trust_remote_code: bool = False,
 ) -> int:
     exported = target.exported
     max_length = max_length or (exported.tokenizer_info.max_length if exported else None)
+    family = family_by_name(exported.model_info.family) if exported else None
+    if instruction is None and exported is not None and exported.tokenizer_info.takes_instruction:
+        instruction = exported.tokenizer_info.default_instruction  # the export's default, maybe --instruction
     with _loading_reference(hf_model):
-        reference = HFRerankReference(hf_model, max_length)
-    reference.scores(query, documents[:1])  # warm-up: the first torch call pays one-off costs
-    client.rerank(target.model_name, query, documents[:1])
-    hf = _timed(reference.scores, query, documents)
-    server = client.rerank(target.model_name, query, documents)
+        reference = HFRerankReference(hf_model, max_length, family, trust_remote_code)
+    reference.scores(query, documents[:1], instruction=instruction)  # warm-up: the first torch call
+    client.rerank(target.model_name, query, documents[:1], instruction)
+    hf = _timed(lambda: reference.scores(query, documents, instruction=instruction))
+    server = client.rerank(target.model_name, query, documents, instruction)
 
     print("query", query)
     print("documents", list(documents))
@@ -408,7 +452,9 @@ def compare_rerank(
     print("HF reranking:", hf.values)
     print("Server reranking:", server.values)
     long_documents = [
-        i for i, n in enumerate(reference.pair_lengths(query, documents)) if n > reference.max_length
+        i
+        for i, n in enumerate(reference.pair_lengths(query, documents, instruction))
+        if n > reference.max_length
     ]
     if long_documents:
         print(
@@ -431,17 +477,26 @@ def compare_embeddings(
     inputs: Sequence[str],
     max_length: int | None,
     tolerance: float | None,
+    prompt_name: str | None = None,
+    trust_remote_code: bool = False,
 ) -> int:
     exported = target.exported
     max_length = max_length or (exported.tokenizer_info.max_length if exported else None)
     options = exported.embeddings_options if exported else EmbeddingsOptions()
     pooling, normalize = options.pooling, options.normalize_embeddings
+    post_pooling = exported.model_info.post_pooling if exported else []
+    prompts = exported.tokenizer_info.prompts if exported else {}
+    if prompt_name is not None and exported is not None and prompt_name not in prompts:
+        names = ", ".join(prompts) or "none"
+        raise CompareError(f"--prompt_name {prompt_name}: the export has the prompts {names}")
     with _loading_reference(hf_model):
-        reference = HFEmbedder(hf_model, max_length, pooling, normalize)
-    reference.embed(inputs[:1])
-    client.embed(target.model_name, inputs[:1])
-    hf = _timed(reference.embed, inputs)
-    server = client.embed(target.model_name, inputs)
+        reference = HFEmbedder(
+            hf_model, max_length, pooling, normalize, post_pooling, prompts, trust_remote_code
+        )
+    reference.embed(inputs[:1], prompt_name)
+    client.embed(target.model_name, inputs[:1], prompt_name)
+    hf = _timed(lambda: reference.embed(inputs, prompt_name))
+    server = client.embed(target.model_name, inputs, prompt_name)
     if hf.values.shape != server.values.shape:
         raise CompareError(
             f"embedding shapes differ: Hugging Face {hf.values.shape}, server {server.values.shape}"
@@ -473,6 +528,9 @@ def run_compare(
     config_path: Path | None,
     max_length: int | None,
     tolerance: float | None,
+    instruction: str | None = None,
+    prompt_name: str | None = None,
+    trust_remote_code: bool = False,
 ) -> int:
     """The whole check; returns the exit code. Raises CompareError when it cannot run."""
     if query is not None and inputs:
@@ -504,8 +562,20 @@ def run_compare(
         check_reference_path(hf_model)
         if task is Task.RERANK:
             assert query is not None
-            return compare_rerank(client, target, hf_model, query, documents, max_length, tolerance)
-        return compare_embeddings(client, target, hf_model, inputs, max_length, tolerance)
+            return compare_rerank(
+                client,
+                target,
+                hf_model,
+                query,
+                documents,
+                max_length,
+                tolerance,
+                instruction,
+                trust_remote_code,
+            )
+        return compare_embeddings(
+            client, target, hf_model, inputs, max_length, tolerance, prompt_name, trust_remote_code
+        )
     finally:
         client.close()
 
@@ -537,6 +607,11 @@ def run_compare(
     help="Rerank: largest allowed score difference; embeddings: largest cosine distance "
     "(default by weight format: rerank fp32 1e-3, fp16 2e-2, int8 5e-2; embeddings 1e-4, 2e-3, 1e-2).",
 )
+@click.option(
+    "--instruction", help="Rerank, instruction-following models: the instruction (default: the export's)."
+)
+@click.option("--prompt_name", help="Embeddings: one of the model's prompts, for both sides (e.g. query).")
+@click.option("--trust_remote_code", is_flag=True, help="Run the reference model's own code (auto_map).")
 def main(
     query: str | None,
     documents: tuple[str, ...],
@@ -547,6 +622,9 @@ def main(
     config_path: Path,
     max_length: int | None,
     tolerance: float | None,
+    instruction: str | None,
+    prompt_name: str | None,
+    trust_remote_code: bool,
 ) -> None:
     """Compare the server's rerank scores or embeddings with the Hugging Face model's."""
     try:
@@ -560,6 +638,9 @@ def main(
             config_path=config_path,
             max_length=max_length,
             tolerance=tolerance,
+            instruction=instruction,
+            prompt_name=prompt_name,
+            trust_remote_code=trust_remote_code,
         )
     except CompareError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -37,7 +37,13 @@ def split_extra_params(extra_quantization_params: str) -> list[str]:
 
 
 def optimum_command(
-    source: ResolvedSource, task: Task, weight_format: str, extra_params: list[str], output_dir: Path
+    model_path: Path,
+    task: Task,
+    weight_format: str,
+    extra_params: list[str],
+    output_dir: Path,
+    library: str = "transformers",
+    trust_remote_code: bool = False,
 ) -> list[str]:
     return [
         sys.executable,
@@ -46,14 +52,16 @@ def optimum_command(
         "export",
         "openvino",
         "--model",
-        str(source.path),
+        str(model_path),
         "--task",
         OPTIMUM_TASKS[task],
         "--weight-format",
         weight_format,
-        # The plain transformers model: the server pools (embeddings) and frames pairs itself.
+        # The plain transformers model (or, for architectures only sentence-transformers can export,
+        # its token embeddings): the server pools (embeddings) and frames pairs itself.
         "--library",
-        "transformers",
+        library,
+        *(["--trust-remote-code"] if trust_remote_code else []),
         # The tokenizer is converted separately, without special tokens (see convert_tokenizer.py).
         "--disable-convert-tokenizer",
         *extra_params,
@@ -69,17 +77,28 @@ def convert_model(
     output_dir: Path,
     waiting: Callable[[float], None] | None = None,
     inherited_fds: tuple[int, ...] = (),
+    *,
+    model_path: Path | None = None,
+    library: str = "transformers",
+    trust_remote_code: bool = False,
 ) -> Path:
     """Run optimum-cli into output_dir and return the IR's model.xml path.
 
-    `waiting(seconds)` is called about once a second while optimum-cli runs (progress display).
+    `model_path` is what optimum reads (default: the source folder; the causal-LM route passes the
+    classifier it built). `waiting(seconds)` is called about once a second while optimum-cli runs.
     optimum-cli runs in its own session, so a Ctrl-C in the terminal reaches only the export,
     which then stops optimum-cli's whole process group (also on SIGTERM or any other exception).
     `inherited_fds` stay open in it: the staging folder's lock, so that folder is not swept away
     while an orphaned optimum-cli still writes there.
     """
     command = optimum_command(
-        source, task, weight_format, split_extra_params(extra_quantization_params), output_dir
+        model_path or source.path,
+        task,
+        weight_format,
+        split_extra_params(extra_quantization_params),
+        output_dir,
+        library=library,
+        trust_remote_code=trust_remote_code,
     )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -46,11 +46,11 @@ _UNBOUNDED = 10**12
 SPECIAL_TOKEN_ROLES = ("bos", "eos", "cls", "sep", "pad", "unk", "mask")
 
 
-def load_hf_tokenizer(source: ResolvedSource) -> PreTrainedTokenizerBase:
+def load_hf_tokenizer(source: ResolvedSource, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(source.path)
+        return AutoTokenizer.from_pretrained(source.path, trust_remote_code=trust_remote_code)
     except Exception as error:  # transformers raises many types for a broken/missing tokenizer
         raise TokenizerConversionError(
             f"cannot load the tokenizer of {source.recorded}: {' '.join(str(error).split())[:300]}"
@@ -66,7 +66,7 @@ def _find(haystack: Sequence[int], needle: Sequence[int], start: int = 0) -> int
     return -1
 
 
-def position_offset(source: ResolvedSource) -> int:
+def position_offset(source: ResolvedSource, trust_remote_code: bool = False) -> int:
     """How many position ids a model reserves before the first token (XLM-R/RoBERTa: padding_idx + 1).
 
     Read off the model's own position embedding (built on the meta device: no weights loaded),
@@ -76,9 +76,11 @@ def position_offset(source: ResolvedSource) -> int:
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     try:
-        config = AutoConfig.from_pretrained(source.path)
+        config = AutoConfig.from_pretrained(source.path, trust_remote_code=trust_remote_code)
         with torch.device("meta"):
-            model = AutoModelForSequenceClassification.from_config(config)
+            model = AutoModelForSequenceClassification.from_config(
+                config, trust_remote_code=trust_remote_code
+            )
     except Exception:  # models without a classification head class: absolute positions from 0
         return 0
     for name, module in model.named_modules():
@@ -183,15 +185,10 @@ def tokenize_with_ir(compiled: ov.CompiledModel, texts: Sequence[str]) -> list[l
     return [row[np.asarray(m, dtype=bool)].tolist() for row, m in zip(ids, mask, strict=True)]
 
 
-def self_check(ir: ov.Model, tokenizer: PreTrainedTokenizerBase) -> list[str]:
-    """Texts on which the IR and the Hugging Face tokenizer disagree (empty when they agree)."""
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(ir, "CPU")
-    from_ir = tokenize_with_ir(compiled, SELF_CHECK_TEXTS)
-    expected = tokenizer(list(SELF_CHECK_TEXTS), add_special_tokens=False)["input_ids"]
-    return [
-        text
-        for text, got, want in zip(SELF_CHECK_TEXTS, from_ir, expected, strict=True)
-        if list(got) != list(want)
-    ]
+def self_check(
+    compiled: ov.CompiledModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str] = SELF_CHECK_TEXTS
+) -> list[str]:
+    """Texts on which the compiled IR and the Hugging Face tokenizer disagree (empty when they agree)."""
+    from_ir = tokenize_with_ir(compiled, texts)
+    expected = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [text for text, got, want in zip(texts, from_ir, expected, strict=True) if list(got) != list(want)]

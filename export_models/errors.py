@@ -30,6 +30,10 @@ class UnsupportedArchitectureError(ExportError):
     """optimum-intel cannot export this architecture for the task."""
 
 
+class RemoteCodeRequiredError(ExportError):
+    """The model ships its own code (auto_map) and --trust_remote_code was not given."""
+
+
 class NotASequenceClassifierError(ExportError):
     """`rerank` was given a model that is not a sequence classifier with one or two labels."""
 

@@ -20,8 +20,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from export_models import convert_model, convert_tokenizer, holdpoints, interruption, repository, source
+from export_models import (
+    causal_lm,
+    convert_model,
+    convert_tokenizer,
+    holdpoints,
+    interruption,
+    prompt_framing,
+    repository,
+    source,
+)
 from export_models.errors import ExportError, ExportIOError, InvalidOptionError, RepositoryNotWritableError
+from serving.repository.families import Conversion, Family, find_family
 from serving.repository.layout import (
     CONFIG_FILE,
     GRAPH_FILE,
@@ -58,13 +68,17 @@ class ExportRequest:
     version: int | None = None  # default: 1 for a new model, else the next free number
     overwrite_models: bool = False
     extra_quantization_params: str = ""
+    trust_remote_code: bool = False  # run the model's own code (config.json auto_map)
     # rerank
     max_doc_length: int = 16000
     max_allowed_chunks: int = 10000
+    instruction: str | None = None  # prompt-template rerankers: the default instruction
     # embeddings
     pooling: Pooling | None = None  # default: the model's sentence-transformers pooling, else CLS
     normalize: bool = True
     truncate: bool = False
+    prompts: tuple[tuple[str, str], ...] = ()  # (name, text), on top of the model's own prompts
+    default_prompt_name: str | None = None
 
     @property
     def config_path(self) -> Path:
@@ -105,6 +119,7 @@ class ExportContext:
     request: ExportRequest
     progress: Progress
     source: source.ResolvedSource | None = None
+    family: Family | None = None  # the recipe the model follows (None: a plain BERT-style model)
     plan: repository.RepositoryPlan | None = None
     pooling: Pooling | None = None
     # The current inference IR; a quantization step would replace it with its output.
@@ -164,11 +179,24 @@ def resolve_source_step(ctx: ExportContext) -> None:
     if not request.target_device.strip():
         raise InvalidOptionError("--target_device must name an OpenVINO device (CPU, GPU, AUTO, ...)")
     resolved = source.resolve_source(request.source_model)
-    source.validate_for_task(resolved, request.task)
-    ctx.source = resolved
+    family = find_family(request.task, resolved.architecture, resolved.model_type, resolved.recorded)
+    exported_by_torch = family is not None and family.conversion is Conversion.TORCH_EXPORT
+    if exported_by_torch and request.extra_quantization_params:
+        raise InvalidOptionError(
+            f"--extra_quantization_params: {resolved.architecture} is converted with torch.export, not "
+            "optimum-cli, so optimum's options do not apply"
+        )
+    if request.instruction is not None and (family is None or family.template is None):
+        raise InvalidOptionError(f"--instruction: {resolved.architecture} takes no instruction")
+    notes = source.validate_for_task(resolved, request.task, family, request.trust_remote_code)
+    ctx.source, ctx.family = resolved, family
     if request.task is Task.EMBEDDINGS:
-        ctx.pooling = request.pooling or source.default_pooling(resolved)
-    ctx.progress.note(f"{resolved.recorded}: {resolved.architecture}")
+        fallback = family.pooling if family and family.pooling else Pooling.CLS
+        ctx.pooling = request.pooling or source.default_pooling(resolved, fallback)
+    recipe = f" (recipe {family.name}, {family.conversion.value})" if family else ""
+    ctx.progress.note(f"{resolved.recorded}: {resolved.architecture}{recipe}")
+    for note in notes:
+        ctx.progress.note(f"note: {note}")
 
 
 def plan_repository_step(ctx: ExportContext) -> None:
@@ -189,41 +217,97 @@ def plan_repository_step(ctx: ExportContext) -> None:
 
 
 def convert_model_step(ctx: ExportContext) -> None:
+    """optimum-cli by default; the family's recipe may build a classifier first, ask optimum for the
+    sentence-transformers export, or convert with torch.export instead."""
     resolved, plan = ctx.resolved()
+    request = ctx.request
+    conversion = ctx.family.conversion if ctx.family else Conversion.OPTIMUM
+    output_dir = plan.work_dir / "optimum"
+    if conversion is Conversion.TORCH_EXPORT:
+        from export_models.torch_export import convert_with_torch_export
+
+        ctx.model_xml = convert_with_torch_export(
+            resolved, request.task, request.weight_format, output_dir, request.trust_remote_code
+        )
+        return
+    model_path = None
+    if conversion is Conversion.CAUSAL_LM_TO_CLASSIFIER:
+        assert ctx.family is not None and ctx.family.scoring is not None
+        model_path = causal_lm.build_token_classifier(
+            resolved, ctx.family.scoring, plan.work_dir / "classifier", request.trust_remote_code
+        )
     ctx.model_xml = convert_model.convert_model(
         resolved,
-        ctx.request.task,
-        ctx.request.weight_format,
-        ctx.request.extra_quantization_params,
-        output_dir=plan.work_dir / "optimum",
+        request.task,
+        request.weight_format,
+        request.extra_quantization_params,
+        output_dir=output_dir,
         waiting=ctx.progress.waiting,
         inherited_fds=(plan.staging_lock,),
+        model_path=model_path,
+        library="sentence_transformers" if conversion is Conversion.SENTENCE_TRANSFORMERS else "transformers",
+        trust_remote_code=request.trust_remote_code,
     )
 
 
 def convert_tokenizer_step(ctx: ExportContext) -> None:
+    import openvino as ov
+
     resolved, _ = ctx.resolved()
-    tokenizer = convert_tokenizer.load_hf_tokenizer(resolved)
+    request, family = ctx.request, ctx.family
+    tokenizer = convert_tokenizer.load_hf_tokenizer(resolved, request.trust_remote_code)
     st_limit = (
         source.sentence_transformers_max_seq_length(resolved) if ctx.request.task is Task.EMBEDDINGS else None
     )
     max_length = convert_tokenizer.max_sequence_length(
-        tokenizer, resolved.config, convert_tokenizer.position_offset(resolved), st_limit
+        tokenizer,
+        resolved.config,
+        convert_tokenizer.position_offset(resolved, request.trust_remote_code),
+        st_limit,
     )
-    ctx.tokenizer_info = convert_tokenizer.derive_tokenizer_info(tokenizer, resolved.config, max_length)
+    if family is not None and family.max_length is not None:
+        max_length = min(max_length, family.max_length)
+    info = convert_tokenizer.derive_tokenizer_info(tokenizer, resolved.config, max_length)
     ctx.tokenizer_ir = convert_tokenizer.convert_tokenizer_ir(tokenizer)
+    compiled = ov.Core().compile_model(ctx.tokenizer_ir, "CPU")
+    if family is not None and family.template is not None:
+        # The IR picks the last non-padding token with the config's padding id (the classifier the
+        # causal-LM route builds takes the tokenizer's).
+        pad = resolved.config.get("pad_token_id")
+        if family.conversion is Conversion.CAUSAL_LM_TO_CLASSIFIER or pad is None:
+            pad = tokenizer.pad_token_id
+        info = prompt_framing.template_info(tokenizer, info, family.template, request.instruction, int(pad))
+        prompt_framing.prove_template(tokenizer, info, family.template, compiled)
+    if request.task is Task.EMBEDDINGS:
+        own_prompts, own_default = source.sentence_transformers_prompts(resolved)
+        if not own_prompts and family is not None:
+            own_prompts = dict(family.prompts)
+        info = prompt_framing.prompt_info(
+            info, own_prompts, own_default, dict(request.prompts), request.default_prompt_name
+        )
+    ctx.tokenizer_info = info
     ctx.hf_tokenizer = tokenizer
-    mismatches = convert_tokenizer.self_check(ctx.tokenizer_ir, tokenizer)
+    checked = [*convert_tokenizer.SELF_CHECK_TEXTS]
+    checked += [prompt + convert_tokenizer.PROBE_QUERY for prompt in info.prompts.values() if prompt]
+    mismatches = convert_tokenizer.self_check(compiled, tokenizer, checked)
     if mismatches:
         ctx.progress.note(
             "warning: the converted tokenizer differs from the Hugging Face tokenizer on "
             + ", ".join(repr(text) for text in mismatches)
         )
-    info = ctx.tokenizer_info
-    ctx.progress.note(
-        f"max_length {info.max_length}; pair = {info.pair_prefix} query {info.pair_middle} document "
-        f"{info.pair_suffix}; second token type {info.second_type_id}"
-    )
+    if info.query_template != "{query}":
+        ctx.progress.note(
+            f"max_length {info.max_length}; pair = {len(info.pair_prefix)} template tokens + "
+            f"{info.query_template!r} + {len(info.pair_middle)} + {info.document_template!r} + "
+            f"{len(info.pair_suffix)}; default instruction {info.default_instruction!r}"
+        )
+    else:
+        ctx.progress.note(
+            f"max_length {info.max_length}; pair = {info.pair_prefix} query {info.pair_middle} document "
+            f"{info.pair_suffix}; second token type {info.second_type_id}"
+        )
+    if info.prompts:
+        ctx.progress.note(f"prompts {info.prompts}; default {info.default_prompt_name!r}")
 
 
 def write_irs_step(ctx: ExportContext) -> None:
@@ -231,7 +315,7 @@ def write_irs_step(ctx: ExportContext) -> None:
     import openvino as ov
 
     resolved, plan = ctx.resolved()
-    request = ctx.request
+    request, family = ctx.request, ctx.family
     assert ctx.model_xml is not None and ctx.tokenizer_ir is not None and ctx.tokenizer_info is not None
     ctx.model_info = ModelInfo(
         task=request.task.value,
@@ -239,7 +323,12 @@ def write_irs_step(ctx: ExportContext) -> None:
         architecture=resolved.architecture,
         weight_format=request.weight_format,
         hidden_size=source.hidden_size(resolved.config),
-        num_labels=source.num_labels(resolved.config) if request.task is Task.RERANK else 0,
+        num_labels=1 if family and family.scoring else (
+            source.num_labels(resolved.config) if request.task is Task.RERANK else 0
+        ),
+        family=family.name if family else "",
+        conversion=(family.conversion if family else Conversion.OPTIMUM).value,
+        post_pooling=[step.value for step in family.post_pooling] if family else [],
         export_id=ctx.export_id,
     )
     model = ov.Core().read_model(ctx.model_xml)
@@ -309,7 +398,7 @@ def default_steps() -> list[ExportStep]:
     return [
         ExportStep("Resolving the source model", resolve_source_step),
         ExportStep("Checking the model repository", plan_repository_step),
-        ExportStep("Converting the model with optimum-intel", convert_model_step),
+        ExportStep("Converting the model", convert_model_step),
         # An activation-quantization step (int8 with calibration data and an accuracy report
         # against the fp32 IR) belongs here: it reads ctx.model_xml and sets it to its output.
         ExportStep("Converting the tokenizer with openvino-tokenizers", convert_tokenizer_step),

@@ -14,9 +14,12 @@ from export_models.errors import (
     InvalidOptionError,
     InvalidSourceError,
     NotASequenceClassifierError,
+    RemoteCodeRequiredError,
     SourceNotFoundError,
+    TokenizerConversionError,
     UnsupportedArchitectureError,
 )
+from serving.repository.families import Conversion, Family, tokenizer_refusal
 from serving.repository.layout import Pooling, Task
 
 # The optimum-intel task each of our tasks exports with.
@@ -171,10 +174,19 @@ def optimum_supported_tasks(model_type: str) -> list[str]:
     return list(tasks)
 
 
-def validate_for_task(source: ResolvedSource, task: Task) -> None:
-    """Raise if the source cannot be exported for `task` (checked before any slow step)."""
+def validate_for_task(
+    source: ResolvedSource, task: Task, family: Family | None = None, trust_remote_code: bool = False
+) -> list[str]:
+    """Raise if the source cannot be exported for `task` (checked before any slow step).
+
+    Returns notes for the user (e.g. which implementation runs a model that ships its own code).
+    """
     architecture = source.architecture
-    if task is Task.RERANK:
+    conversion = family.conversion if family else Conversion.OPTIMUM
+    notes = check_remote_code(source, trust_remote_code)
+    check_tokenizer(source)
+    # A causal LM the family matched needs no head: the export builds the one-logit classifier.
+    if task is Task.RERANK and conversion is not Conversion.CAUSAL_LM_TO_CLASSIFIER:
         if not architecture.endswith("ForSequenceClassification"):
             raise NotASequenceClassifierError(
                 f"rerank needs a sequence classifier (*ForSequenceClassification with one or two labels); "
@@ -187,12 +199,59 @@ def validate_for_task(source: ResolvedSource, task: Task) -> None:
                 f"(not relevant, relevant); {source.recorded} ({architecture}) has {labels} labels"
             )
     optimum_task = OPTIMUM_TASKS[task]
-    if optimum_task not in optimum_supported_tasks(source.model_type):
+    if conversion in (Conversion.OPTIMUM, Conversion.CAUSAL_LM_TO_CLASSIFIER) and (
+        optimum_task not in optimum_supported_tasks(source.model_type)
+    ):
         raise UnsupportedArchitectureError(
             f"cannot export {architecture} (model_type '{source.model_type}'): optimum-intel's OpenVINO "
             f"exporter does not support it for {optimum_task}"
         )
     hidden_size(source.config)  # ModelInfo needs it: fail now rather than after the conversion
+    return notes
+
+
+def check_remote_code(source: ResolvedSource, trust_remote_code: bool) -> list[str]:
+    """A model whose config.json maps to its own code (auto_map) runs that code only with the flag.
+
+    Without it transformers would silently use its built-in class of the same model_type, whose
+    weights and computation may differ: refused, unless every mapped class lives in another hub
+    repository and transformers has a built-in implementation of the type (nomic-embed-text's
+    nomic_bert, for example), which then runs.
+    """
+    auto_map = source.config.get("auto_map")
+    if not isinstance(auto_map, dict) or not auto_map or trust_remote_code:
+        return []
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    references = [str(value[0] if isinstance(value, list) else value) for value in auto_map.values()]
+    built_in = source.model_type in CONFIG_MAPPING_NAMES
+    if built_in and all("--" in reference for reference in references):
+        return [
+            f"config.json maps to code in another repository ({references[0]}); transformers' built-in "
+            f"'{source.model_type}' runs instead (--trust_remote_code would fetch and run that code)"
+        ]
+    raise RemoteCodeRequiredError(
+        f"{source.recorded} ships its own model code ({source.architecture}, auto_map {references[0]}): "
+        "pass --trust_remote_code to run it (only for code you trust)"
+    )
+
+
+def tokenizer_config(source: ResolvedSource) -> dict[str, Any]:
+    """tokenizer_config.json of the source ({} when missing or unreadable)."""
+    path = source.path / "tokenizer_config.json"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def check_tokenizer(source: ResolvedSource) -> None:
+    """Refuse tokenizers openvino-tokenizers cannot reproduce (before loading them: they may need
+    packages that are not installed, such as MeCab's)."""
+    reason = tokenizer_refusal(tokenizer_config(source))
+    if reason is not None:
+        raise TokenizerConversionError(f"cannot convert the tokenizer of {source.recorded}: {reason}")
 
 
 def num_labels(config: dict[str, Any]) -> int:
@@ -239,11 +298,11 @@ def _pooling_config_file(folder: Path) -> Path | None:
     return fallback if fallback.is_file() else None
 
 
-def default_pooling(source: ResolvedSource) -> Pooling:
-    """The pooling of the model's sentence-transformers Pooling module, else CLS."""
+def default_pooling(source: ResolvedSource, fallback: Pooling = Pooling.CLS) -> Pooling:
+    """The pooling of the model's sentence-transformers Pooling module, else `fallback`."""
     config_file = _pooling_config_file(source.path)
     if config_file is None:
-        return Pooling.CLS
+        return fallback
     try:
         pooling_config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
@@ -271,3 +330,19 @@ def sentence_transformers_max_seq_length(source: ResolvedSource) -> int | None:
     except (OSError, json.JSONDecodeError):
         return None
     return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def sentence_transformers_prompts(source: ResolvedSource) -> tuple[dict[str, str], str | None]:
+    """`prompts` and `default_prompt_name` of config_sentence_transformers.json ({} and None without it)."""
+    config_file = source.path / "config_sentence_transformers.json"
+    if not config_file.is_file():
+        return {}, None
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise InvalidSourceError(f"cannot read {config_file}: {error}") from error
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
+        raise InvalidSourceError(f"{config_file}: prompts must map names to strings")
+    default = config.get("default_prompt_name")
+    return {str(k): v for k, v in prompts.items()}, (str(default) if default else None)

@@ -64,6 +64,11 @@ class RerankRequest(BaseModel):
         None, min_length=1, description="Object documents: the fields ranked, in order (default ['text'])"
     )
     raw_scores: StrictBool = Field(False, description="Return the logit instead of sigmoid(logit)")
+    instruction: StrictStr | None = Field(
+        None,
+        description="Instruction-following rerankers (Qwen3-Reranker, mxbai-rerank-v2): the task "
+        "instruction of the prompt template; default the one recorded at export",
+    )
 
 
 class RerankDocument(BaseModel):
@@ -147,6 +152,14 @@ class EmbeddingsRequest(BaseModel):
         None, ge=1, le=MAX_INT, description="Keep the first N dimensions (renormalized)"
     )
     user: StrictStr | None = Field(None, description="Accepted and ignored")
+    input_type: StrictStr | None = Field(
+        None,
+        description="query, document (also Cohere's search_query, search_document, classification, "
+        "clustering): the model's prompt for that kind of text; ignored by models without prompts",
+    )
+    prompt_name: StrictStr | None = Field(
+        None, description="One of the model's prompts by name (GET /v3/models lists them)"
+    )
 
 
 class Embedding(BaseModel):
@@ -172,6 +185,9 @@ class ModelCard(BaseModel):
     owned_by: str = "ovtext"
     task: str
     version: int
+    prompts: dict[str, str] | None = None  # embedders with prompts: name -> text prepended
+    default_prompt_name: str | None = None
+    instruction: str | None = None  # instruction-following rerankers: the default instruction
 
 
 class ModelList(BaseModel):

@@ -9,7 +9,8 @@ import numpy as np
 from serving.errors import InputTooLong, InvalidRequest
 from serving.pipelines.batching import BatchScheduler, BatchStats, Job, JobResult
 from serving.pipelines.framing import EncodedBatch, RaggedTokens, Segments, single_frame, whole_texts
-from serving.pipelines.pooling import normalize, pool
+from serving.pipelines.pooling import normalize, pool, post_pool
+from serving.pipelines.prompts import choose_prompt, prompted
 from serving.pipelines.run import BatchedPipeline, GroupCheck, RequestLimits, RequestTimings, finite_rows
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository.config import EmbeddingsOptions
@@ -37,11 +38,13 @@ class EmbeddingsPipeline(BatchedPipeline):
         options: EmbeddingsOptions,
         hidden_size: int,
         vocab_size: int | None,
+        post_pooling: tuple[str, ...] = (),
     ) -> None:
         super().__init__(tokenizer, scheduler, info, limits)
         self.options = options
         self.hidden_size = hidden_size
         self.vocab_size = vocab_size
+        self.post_pooling = post_pooling  # ModelInfo.post_pooling: steps before normalization
         self._pooled = finite_rows(self._pool, "embeddings")
 
     def _pool(self, batch: EncodedBatch, output: np.ndarray) -> np.ndarray:
@@ -104,7 +107,8 @@ class EmbeddingsPipeline(BatchedPipeline):
     def _outcome(
         self, job: Job, result: JobResult, dimensions: int | None, tokenization: float
     ) -> EmbeddingsOutcome:
-        vectors = result.values
+        """Post-pooling steps, L2, then the first `dimensions` values (Matryoshka), renormalized."""
+        vectors = post_pool(result.values, self.post_pooling)
         if self.options.normalize_embeddings:
             vectors = normalize(vectors)
         if dimensions is not None:
@@ -123,14 +127,24 @@ class EmbeddingsPipeline(BatchedPipeline):
         texts: list[str] | None = None,
         token_ids: list[list[int]] | None = None,
         dimensions: int | None = None,
+        prompt_name: str | None = None,
+        input_type: str | None = None,
     ) -> EmbeddingsOutcome:
-        """Embed texts, or pre-tokenized inputs (ids without special tokens; they are added)."""
+        """Embed texts, or pre-tokenized inputs (ids without special tokens; they are added).
+
+        prompt_name / input_type choose one of the model's prompts (serving/pipelines/prompts.py);
+        it is prepended to each text, or its tokens to each list of ids.
+        """
         self._check_dimensions(dimensions)
+        prompt = choose_prompt(self.info, prompt_name, input_type)
         if token_ids is not None:
+            if prompt:
+                prompt_ids = (await self.tokenizer.tokenize([prompt])).row(0).tolist()
+                token_ids = [prompt_ids + list(ids) for ids in token_ids]
             tokens, seconds = self._check_token_ids(token_ids), 0.0
             self._input_check()(tokens, 0)
         else:
-            tokens, seconds = await self._tokenize(texts or [], self._input_check())
+            tokens, seconds = await self._tokenize(prompted(texts or [], prompt), self._input_check())
         job = self._job(tokens)
         return self._outcome(job, await self._run(job), dimensions, seconds)
 
@@ -139,13 +153,19 @@ class EmbeddingsPipeline(BatchedPipeline):
         texts: list[str] | None = None,
         token_ids: list[list[int]] | None = None,
         dimensions: int | None = None,
+        prompt_name: str | None = None,
+        input_type: str | None = None,
     ) -> EmbeddingsOutcome:
         """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
         self._check_dimensions(dimensions)
+        prompt = choose_prompt(self.info, prompt_name, input_type)
         if token_ids is not None:
+            if prompt:
+                prompt_ids = self.tokenizer.tokenize_blocking([prompt]).row(0).tolist()
+                token_ids = [prompt_ids + list(ids) for ids in token_ids]
             tokens, seconds = self._check_token_ids(token_ids), 0.0
             self._input_check()(tokens, 0)
         else:
-            tokens, seconds = self._tokenize_blocking(texts or [], self._input_check())
+            tokens, seconds = self._tokenize_blocking(prompted(texts or [], prompt), self._input_check())
         job = self._job(tokens)
         return self._outcome(job, self._run_blocking(job), dimensions, seconds)

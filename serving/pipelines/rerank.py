@@ -9,6 +9,7 @@ import numpy as np
 from serving.errors import InputTooLong, TooManyChunks
 from serving.pipelines.batching import BatchScheduler, BatchStats, Job, JobResult
 from serving.pipelines.framing import EncodedBatch, RaggedTokens, chunk_counts, chunk_texts, pair_frame
+from serving.pipelines.prompts import pair_texts
 from serving.pipelines.run import BatchedPipeline, RequestLimits, RequestTimings, finite_rows
 from serving.pipelines.scoring import max_per_owner, relevance_logits, sigmoid
 from serving.pipelines.tokenize import Tokenizer
@@ -124,9 +125,12 @@ class RerankPipeline(BatchedPipeline):
         raw_scores: bool = False,
         max_chunks_per_doc: int | None = None,
         max_tokens_per_doc: int | None = None,
+        instruction: str | None = None,
     ) -> RerankOutcome:
+        """instruction: for prompt-template rerankers (None: the model's default one)."""
         budget = self._budget(len(documents), max_chunks_per_doc, max_tokens_per_doc)
-        tokens, seconds = await self._tokenize([query, *documents], budget)
+        texts = pair_texts(self.info, query, documents, instruction)
+        tokens, seconds = await self._tokenize(texts, budget)
         job = self._job(tokens, budget)
         return self._outcome(job, await self._run(job), len(documents), raw_scores, seconds)
 
@@ -138,9 +142,11 @@ class RerankPipeline(BatchedPipeline):
         raw_scores: bool = False,
         max_chunks_per_doc: int | None = None,
         max_tokens_per_doc: int | None = None,
+        instruction: str | None = None,
     ) -> RerankOutcome:
         """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
         budget = self._budget(len(documents), max_chunks_per_doc, max_tokens_per_doc)
-        tokens, seconds = self._tokenize_blocking([query, *documents], budget)
+        texts = pair_texts(self.info, query, documents, instruction)
+        tokens, seconds = self._tokenize_blocking(texts, budget)
         job = self._job(tokens, budget)
         return self._outcome(job, self._run_blocking(job), len(documents), raw_scores, seconds)

@@ -17,6 +17,7 @@ from serving.errors import ModelFailure, ServingError
 from serving.pipelines.batching import BatchPolicy, BatchScheduler
 from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.inference import OpenVINORunner, openvino_error_message
+from serving.pipelines.pooling import POST_POOLING
 from serving.pipelines.rerank import RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
@@ -140,6 +141,11 @@ def load_servable(
             f"version {files.version}: the tokenizer and the model come from different exports "
             f"(export ids {info.export_id} and {model_export_id}): export the version again"
         )
+    unknown_steps = sorted(set(model_info.post_pooling) - POST_POOLING.keys()) if model_info else []
+    if unknown_steps:
+        raise LoadError(
+            f"{_shown(files.model_xml, root)}: post-pooling steps {unknown_steps} are unknown to this server"
+        )
     inputs = {port.get_any_name() for port in model.inputs}
     if "input_ids" not in inputs or "attention_mask" not in inputs or inputs - KNOWN_INPUTS:
         raise LoadError(
@@ -179,7 +185,14 @@ def load_servable(
             tokenizer.close()
             raise LoadError(f"{_shown(files.model_xml, root)}: the hidden size of the output is not static")
         pipeline = EmbeddingsPipeline(
-            tokenizer, scheduler, info, limits, spec.options, hidden_size.get_length(), vocab_size
+            tokenizer,
+            scheduler,
+            info,
+            limits,
+            spec.options,
+            hidden_size.get_length(),
+            vocab_size,
+            post_pooling=tuple(model_info.post_pooling) if model_info else (),
         )
     _warm_up(pipeline)
     log.info("loaded %s (%s on %s, %d infer requests)", label, spec.task.value, device, slots)

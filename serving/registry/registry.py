@@ -25,7 +25,7 @@ from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
 from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
-from serving.repository.layout import Task
+from serving.repository.layout import Task, TokenizerInfo
 from serving.repository.versions import VersionFiles, scan_versions, stable_versions
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class ServedModel:
     task: Task
     version: int
     loaded_at: float
+    tokenizer_info: TokenizerInfo | None = None  # its prompts and templates, for the model list
 
 
 class Lease:
@@ -475,7 +476,15 @@ class ModelRegistry:
                     continue
                 servable = model.versions[model.serving[0]].servable
                 if servable is not None:
-                    served.append(ServedModel(model.name, model.task, servable.version, servable.loaded_at))
+                    served.append(
+                        ServedModel(
+                            model.name,
+                            model.task,
+                            servable.version,
+                            servable.loaded_at,
+                            servable.tokenizer_info,
+                        )
+                    )
             return served
 
     def is_known(self, name: str) -> bool:

@@ -93,6 +93,33 @@ class TokenizerInfo:
     # One id per export, also in the model's ModelInfo: both IRs of a version must carry the same
     # one. None in IRs exported before it was recorded.
     export_id: str | None = None
+    # Prompt templates (serving/repository/families.py, PromptTemplate): the texts the tokenizer IR
+    # sees are these, formatted; pair_prefix/middle/suffix then hold the template's constant pieces.
+    query_template: str = "{query}"  # may also hold {instruction}
+    document_template: str = "{document}"
+    # The query template when the request's instruction is empty (None: query_template is used).
+    query_template_without_instruction: str | None = None
+    default_instruction: str | None = None
+    # Embedders: prompts by name (sentence-transformers' `prompts`, or --prompt at export), prepended
+    # to the text before tokenizing, and the one used when a request names none.
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+
+    @property
+    def takes_instruction(self) -> bool:
+        return "{instruction}" in self.query_template
+
+    def query_text(self, query: str, instruction: str | None = None) -> str:
+        """The query as the tokenizer IR sees it: the query template, with the request's instruction
+        (None: the default one; empty: the template without instruction, when there is one)."""
+        if instruction is None:
+            instruction = self.default_instruction
+        if not instruction and self.query_template_without_instruction is not None:
+            return self.query_template_without_instruction.format(query=query)
+        return self.query_template.format(query=query, instruction=instruction or "")
+
+    def document_text(self, document: str) -> str:
+        return self.document_template.format(document=document)
 
     @property
     def pair_overhead(self) -> int:
@@ -114,6 +141,10 @@ class ModelInfo:
     hidden_size: int
     num_labels: int = 1  # rerankers; 0 for embedders
     export_id: str | None = None  # the same as the tokenizer's TokenizerInfo.export_id
+    family: str = ""  # the recipe of serving/repository/families.py the export followed ("": none)
+    conversion: str = "optimum"  # families.Conversion value
+    # Embedders: steps between pooling and normalization (families.PostPooling values).
+    post_pooling: list[str] = field(default_factory=list)
 
 
 def write_info(model: ov.Model, key: str, info: TokenizerInfo | ModelInfo) -> None:

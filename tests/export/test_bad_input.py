@@ -127,9 +127,9 @@ def test_folder_without_config_json(repo: Path, run_export, tmp_path: Path) -> N
     ("architecture", "model_type"),
     [
         (
-            "ModernBertForSequenceClassification",
-            "modernbert",
-        ),  # transformers knows it, optimum-intel cannot export it
+            "NomicBertForSequenceClassification",
+            "nomic_bert",
+        ),  # transformers knows it, optimum-intel cannot export it, no family recipe reranks with it
         ("FooBarForSequenceClassification", "foobar"),  # nobody knows it
     ],
 )

@@ -12,10 +12,22 @@ from serving.errors import ModelNotFound, ModelUnavailable, ReloadFailed
 from serving.http.metrics import ServerMetrics
 from serving.http.responses import JSONBody, json_body
 from serving.http.schemas import ERROR_RESPONSES, ErrorBody, ModelCard, ModelList
-from serving.registry import ModelRegistry
+from serving.registry import ModelRegistry, ServedModel
 from serving.repository.config import ConfigError
 
 MODELS_PATHS = ("/v3/models", "/v1/models", "/v3/v1/models")
+
+
+def model_card(model: ServedModel) -> ModelCard:
+    card = ModelCard(
+        id=model.name, created=int(model.loaded_at), task=model.task.value, version=model.version
+    )
+    info = model.tokenizer_info
+    if info is not None:
+        card.prompts = dict(info.prompts) or None
+        card.default_prompt_name = info.default_prompt_name
+        card.instruction = info.default_instruction if info.takes_instruction else None
+    return card
 
 
 def build_model_router(registry: ModelRegistry) -> APIRouter:
@@ -23,13 +35,9 @@ def build_model_router(registry: ModelRegistry) -> APIRouter:
     router = APIRouter()
 
     async def models() -> ModelList:
-        """The models being served (OpenAI model list)."""
-        return ModelList(
-            data=[
-                ModelCard(id=m.name, created=int(m.loaded_at), task=m.task.value, version=m.version)
-                for m in sorted(registry.served_models(), key=lambda m: m.name)
-            ]
-        )
+        """The models being served (OpenAI model list), with their prompts and default instruction."""
+        served = sorted(registry.served_models(), key=lambda m: m.name)
+        return ModelList(data=[model_card(m) for m in served])
 
     for path in MODELS_PATHS:
         router.add_api_route(

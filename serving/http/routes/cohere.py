@@ -54,6 +54,7 @@ def build_router(service: ModelService) -> APIRouter:
             raw_scores=body.raw_scores,
             max_chunks_per_doc=body.max_chunks_per_doc,
             max_tokens_per_doc=body.max_tokens_per_doc,
+            instruction=body.instruction,
         )
         outcome = served.outcome
         results: list[dict[str, Any]] = []

@@ -32,6 +32,8 @@ def build_router(service: ModelService) -> APIRouter:
             texts=body.input if is_text else None,  # type: ignore[arg-type]
             token_ids=None if is_text else body.input,  # type: ignore[arg-type]
             dimensions=body.dimensions,
+            prompt_name=body.prompt_name,
+            input_type=body.input_type,
         )
         vectors = served.outcome.vectors
         rows = base64_rows(vectors) if body.encoding_format == "base64" else list(float_list(vectors))

@@ -94,6 +94,7 @@ class ModelService:
         raw_scores: bool = False,
         max_chunks_per_doc: int | None = None,
         max_tokens_per_doc: int | None = None,
+        instruction: str | None = None,
     ) -> Served:
         self.check_count(len(documents), "documents", self.settings.max_documents, "--max_documents")
 
@@ -105,6 +106,7 @@ class ModelService:
                 raw_scores=raw_scores,
                 max_chunks_per_doc=max_chunks_per_doc,
                 max_tokens_per_doc=max_tokens_per_doc,
+                instruction=instruction,
             )
 
         return await self._call(request, model, Task.RERANK, len(documents), run)
@@ -117,12 +119,22 @@ class ModelService:
         texts: list[str] | None = None,
         token_ids: list[list[int]] | None = None,
         dimensions: int | None = None,
+        prompt_name: str | None = None,
+        input_type: str | None = None,
     ) -> Served:
+        """prompt_name / input_type: one of the model's prompts (serving/pipelines/prompts.py); every
+        embeddings route (OpenAI, TEI) passes its request's choice here."""
         count = len(texts if texts is not None else token_ids or [])
         self.check_count(count, "input", self.settings.max_inputs, "--max_inputs")
 
         async def run(servable: Servable) -> EmbeddingsOutcome:
             assert isinstance(servable.pipeline, EmbeddingsPipeline)
-            return await servable.pipeline.embed(texts=texts, token_ids=token_ids, dimensions=dimensions)
+            return await servable.pipeline.embed(
+                texts=texts,
+                token_ids=token_ids,
+                dimensions=dimensions,
+                prompt_name=prompt_name,
+                input_type=input_type,
+            )
 
         return await self._call(request, model, Task.EMBEDDINGS, count, run)
