@@ -87,6 +87,11 @@ GRACEFUL_SHUTDOWN_S = 30
     "--max_batch_size", type=click.IntRange(min=1), default=64, help="Most rows in one inference batch."
 )
 @click.option(
+    "--cross_request_batching/--no_cross_request_batching",
+    default=True,
+    help="Let concurrent requests share inference batches (off: each batch holds one request's rows).",
+)
+@click.option(
     "--max_concurrent_requests",
     type=click.IntRange(min=1),
     default=512,
@@ -133,6 +138,7 @@ def main(
     max_body_bytes: int,
     batch_token_budget: int,
     max_batch_size: int,
+    cross_request_batching: bool,
     max_concurrent_requests: int,
     request_timeout: float,
     max_request_tokens: int | None,
@@ -176,7 +182,11 @@ def main(
         raise click.BadParameter(f"{settings.api_key_file} does not exist", param_hint="--api_key_file")
     registry = ModelRegistry(
         settings.config_path,
-        batching=BatchPolicy(token_budget=batch_token_budget, max_batch_size=max_batch_size),
+        batching=BatchPolicy(
+            token_budget=batch_token_budget,
+            max_batch_size=max_batch_size,
+            cross_request=cross_request_batching,
+        ),
         limits=RequestLimits(max_request_tokens=max_request_tokens),
         poll_interval=poll_interval,
     )

@@ -45,6 +45,9 @@ PostProcess = Callable[[EncodedBatch, np.ndarray], np.ndarray]
 class BatchPolicy:
     token_budget: int = 8192  # rows x padded length of one batch
     max_batch_size: int = 64
+    # False: a batch holds the rows of one request only (how the server batched before requests
+    # shared batches; kept to measure the difference).
+    cross_request: bool = True
 
     def __post_init__(self) -> None:
         if self.token_budget < 1 or self.max_batch_size < 1:
@@ -232,7 +235,7 @@ class BatchScheduler:
         longest = int(anchor.lengths[anchor.waiting[0]])
         capacity = max(1, min(self.policy.max_batch_size, self.policy.token_budget // max(longest, 1)))
         groups: list[tuple[Job, np.ndarray]] = []
-        for job in by_share:
+        for job in by_share if self.policy.cross_request else [anchor]:
             if capacity == 0:
                 break
             rows = job._take(longest, capacity)
