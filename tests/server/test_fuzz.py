@@ -46,10 +46,8 @@ def test_every_route_survives_schema_fuzzing(
     server = start_server(repo / "config.json")
     completed = run_schemathesis(server.url, EXAMPLES, SEED, tmp_path / "fuzz.xml")
     counted = re.search(r"(\d+) generated, (\d+) passed", completed.stdout)
-    summary(
-        f"fuzzing: {counted.group(0) if counted else 'no count'} ({EXAMPLES} examples per route, seed {SEED}); "
-        f"exit code {completed.returncode}"
-    )
+    generated = counted.group(0) if counted else "no count"
+    summary(f"fuzzing: {generated} ({EXAMPLES} examples per route, seed {SEED}); exit {completed.returncode}")
     assert completed.returncode == 0, completed.stdout[-6000:]
     assert "passed" in completed.stdout and " failures" not in completed.stdout
     # Alive and still right after the fuzzing.
