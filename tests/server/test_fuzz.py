@@ -32,7 +32,10 @@ def run_schemathesis(url: str, examples: int, seed: int, report: Path) -> subpro
         "--generation-database", "none", "--workers", "1", "--no-color",
         "--report", "junit", "--report-junit-path", str(report),
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=1200)
+    # Run in the report's folder: schemathesis keeps a cache in its working directory.
+    return subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=1200, cwd=report.parent
+    )
 
 
 def test_every_route_survives_schema_fuzzing(
