@@ -47,6 +47,8 @@ class Servable:
     tokenizer_info: TokenizerInfo
     model_info: ModelInfo | None
     device: str
+    # Held so the Core outlives the models compiled by it: freed first, closing them segfaults.
+    core: ov.Core | None = None
     loaded_at: float = field(default_factory=time.time)
     inflight: int = 0
     retired: bool = False
@@ -57,6 +59,7 @@ class Servable:
 
     def close(self) -> None:
         self.pipeline.close()
+        self.core = None
 
 
 def _vocab_size(model: ov.Model) -> int | None:
@@ -80,15 +83,17 @@ def _vocab_size(model: ov.Model) -> int | None:
     return None
 
 
-def _shown(path: Path, root: Path) -> str:
+def _shown(path: Path, root: Path | None) -> str:
     """A path as messages show it: relative to the repository, never the server's absolute layout."""
+    if root is None:
+        return path.name
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.name
 
 
-def _read(core: ov.Core, path: Path, what: str, root: Path) -> ov.Model:
+def _read(core: ov.Core, path: Path, what: str, root: Path | None) -> ov.Model:
     try:
         return core.read_model(path)
     except RuntimeError as err:
@@ -111,13 +116,14 @@ def load_servable(
     spec: ServableSpec,
     files: VersionFiles,
     batching: BatchPolicy,
-    limits: RequestLimits,
-    root: Path,
+    limits: RequestLimits | None = None,
+    root: Path | None = None,
 ) -> Servable:
     """Read, compile and warm up version `files.version` of `spec`; raises LoadError.
 
     `root` is the repository folder: messages name files relative to it.
     """
+    limits = limits if limits is not None else RequestLimits()
     label = f"{spec.name}:{files.version}"
     tokenizer_model = _read(core, files.tokenizer_xml, "tokenizer", root)
     model = _read(core, files.model_xml, spec.task.value, root)
@@ -204,6 +210,7 @@ def load_servable(
         tokenizer_info=info,
         model_info=model_info,
         device=device,
+        core=core,
     )
 
 
