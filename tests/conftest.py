@@ -1,20 +1,26 @@
-"""Session fixtures shared by every test folder: offline source models and the export command.
+"""Session fixtures shared by every test folder: offline source models, the export command, the
+session's exports, and servers.
 
-The models are built by export_models.demo_models (fixed seeds, no network) and cached in
-.cache/fixtures/ (or $OVTEXT_FIXTURE_CACHE), so a second run reuses them.
+The source models are built by export_models.demo_models (fixed seeds, no network) and cached in
+.cache/fixtures/ (or $OVTEXT_FIXTURE_CACHE), so a second run reuses them. Each (model, weight
+format) is exported once per session (tests/support/exports.py); a test module lists the exports it
+uses with `pytestmark = pytest.mark.exports(("xlmr", "fp32"), ...)` so that the session starts
+them early, two at a time, in the order the tests will need them.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from export_models import demo_models
 from export_models.cli import export_command_line
+from tests.support.exports import Exported, ExportKey, SessionExports
+from tests.support.server import ServerGroup, ServerProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +28,28 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 RunExport = Callable[..., subprocess.CompletedProcess]
+SOURCE_FIXTURES = {
+    "cross-encoder": "cross_encoder_source",
+    "xlmr": "xlmr_reranker_source",
+    "minilm": "minilm_source",
+}
+_DECLARED_EXPORTS = pytest.StashKey[list[ExportKey]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "exports(*keys): (kind, weight format) session exports the tests use, started early"
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the tests that will run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Collect the exports the selected tests declare, in the order the tests run."""
+    declared: list[ExportKey] = []
+    for item in items:
+        for marker in item.iter_markers("exports"):
+            declared += [tuple(key) for key in marker.args if tuple(key) not in declared]
+    config.stash[_DECLARED_EXPORTS] = declared
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +89,36 @@ def run_export() -> RunExport:
         return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def session_exports(
+    request: pytest.FixtureRequest, run_export: RunExport, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SessionExports]:
+    """The session's exports (tests/support/exports.py); the declared ones start at once."""
+    exports = SessionExports(
+        tmp_path_factory.mktemp("session-exports"),
+        run_export,
+        lambda kind: Path(request.getfixturevalue(SOURCE_FIXTURES[kind])),
+    )
+    exports.prefetch(request.config.stash.get(_DECLARED_EXPORTS, []))
+    yield exports
+    exports.close()
+
+
+@pytest.fixture(scope="session")
+def exported(session_exports: SessionExports) -> Callable[..., Exported]:
+    """exported(kind, weight_format="fp32") -> Exported: the session's export, made on first use."""
+    return session_exports.get
+
+
+@pytest.fixture(scope="module")
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+    """start_server(config_path, *flags, wait=True, command=...) -> ServerProcess.
+
+    The servers are stopped when the module's tests are done, and must have exited cleanly.
+    """
+    group = ServerGroup(lambda: tmp_path_factory.mktemp("server-log"))
+    yield group.start
+    problems = group.stop_all()
+    assert not problems, "\n".join(problems)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 
 import numpy as np
 import openvino as ov
@@ -18,9 +19,15 @@ from scipy.stats import spearmanr
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from export_models import synthetic_data
+from tests.support.exports import Exported
 
-from .conftest import Exported, ExportedFactory
-
+pytestmark = pytest.mark.exports(
+    *(
+        (kind, weight_format)
+        for kind in ("cross-encoder", "xlmr")
+        for weight_format in ("fp32", "fp16", "int8")
+    )
+)
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
 # Max |IR logit - PyTorch logit| / logit scale, where the logit scale is the largest |PyTorch
@@ -84,7 +91,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.parametrize("weight_format", ["fp32", "fp16", "int8"])
-def test_ir_logits_match_pytorch(exported: ExportedFactory, kind: str, weight_format: str) -> None:
+def test_ir_logits_match_pytorch(exported: Callable[..., Exported], kind: str, weight_format: str) -> None:
     export = exported(kind, weight_format)
     expected, got = torch_and_ir_logits(export, F32)
     assert expected.shape == (N_QUERIES, DOCUMENTS_PER_QUERY)
@@ -99,7 +106,7 @@ def test_ir_logits_match_pytorch(exported: ExportedFactory, kind: str, weight_fo
     assert spearman >= MIN_SPEARMAN[weight_format]
 
 
-def test_fp32_export_pins_f32_in_subconfig_and_is_exact_with_it(exported: ExportedFactory) -> None:
+def test_fp32_export_pins_f32_in_subconfig_and_is_exact_with_it(exported: Callable[..., Exported]) -> None:
     """Compiled with the plugin_config the export wrote, an fp32 export matches PyTorch."""
     export = exported("cross-encoder", "fp32")
     subconfig = json.loads((export.model_dir / "subconfig.json").read_text())
@@ -109,7 +116,7 @@ def test_fp32_export_pins_f32_in_subconfig_and_is_exact_with_it(exported: Export
     assert np.abs(got - expected).max() / max(1.0, np.abs(expected).max()) <= FP32_TOLERANCE
 
 
-def test_cross_encoder_export_still_ranks_relevant_documents_first(exported: ExportedFactory) -> None:
+def test_cross_encoder_export_still_ranks_relevant_documents_first(exported: Callable[..., Exported]) -> None:
     export = exported("cross-encoder", "int8")
     _, got = torch_and_ir_logits(export, {})  # the plugin's default precision, as served
     for (_, documents, relevant), scores in zip(rerank_requests(), got, strict=True):
@@ -118,7 +125,9 @@ def test_cross_encoder_export_still_ranks_relevant_documents_first(exported: Exp
 
 
 @pytest.mark.parametrize(("weight_format", "max_ratio"), [("int8", 0.30), ("fp16", 0.55)])
-def test_compressed_model_bin_sizes(exported: ExportedFactory, weight_format: str, max_ratio: float) -> None:
+def test_compressed_model_bin_sizes(
+    exported: Callable[..., Exported], weight_format: str, max_ratio: float
+) -> None:
     fp32 = exported("cross-encoder", "fp32").model_bin.stat().st_size
     compressed = exported("cross-encoder", weight_format).model_bin.stat().st_size
     print(f"{weight_format}/fp32 model.bin = {compressed / fp32:.3f}")
