@@ -9,7 +9,8 @@ tokenizer; tests/export/test_tokenizer_ir.py checks the exported graph itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import openvino as ov
@@ -80,41 +81,54 @@ def hf(export: Exported):
     return AutoTokenizer.from_pretrained(export.source)
 
 
-@pytest.fixture(scope="module")
-def core() -> ov.Core:
-    """One Core for the module: a compiled model must not outlive the Core (its plugin) it came from."""
-    return ov.Core()
+# The tokenizers' Core lives as long as the process: a compiled tokenizer freed after its Core
+# (as pytest would free a fixture value) crashes the interpreter.
+CORE = ov.Core()
 
 
-@pytest.fixture(params=list(GRAPHS))
-def tokenizer(request: pytest.FixtureRequest, core: ov.Core, export: Exported) -> Tokenizer:
-    return Tokenizer(core, GRAPHS[request.param](core.read_model(export.tokenizer_xml)), request.param)
+@contextlib.contextmanager
+def server_tokenizer(export: Exported, graph: str) -> Iterator[Tokenizer]:
+    """The server's wrapper on the export's tokenizer IR, reshaped by GRAPHS[graph]."""
+    wrapper = Tokenizer(CORE, GRAPHS[graph](CORE.read_model(export.tokenizer_xml)), graph)
+    try:
+        yield wrapper
+    finally:
+        wrapper.close()
 
 
 def rows(tokens) -> list[list[int]]:
     return [tokens.row(i).tolist() for i in range(len(tokens))]
 
 
-def test_ids_equal_hugging_face_on_multilingual_emoji_and_whitespace(tokenizer: Tokenizer, hf) -> None:
-    tokens = tokenizer.tokenize_blocking(TEXTS)
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_ids_equal_hugging_face_on_multilingual_emoji_and_whitespace(
+    export: Exported, hf, graph: str
+) -> None:
+    with server_tokenizer(export, graph) as tokenizer:
+        tokens = tokenizer.tokenize_blocking(TEXTS)
     expected = hf(TEXTS, add_special_tokens=False)["input_ids"]
     assert rows(tokens) == expected
     assert tokens.lengths.tolist() == [len(ids) for ids in expected]
     assert tokens.offsets[0] == 0 and tokens.offsets[-1] == len(tokens.ids)
 
 
-def test_a_very_long_text_among_many_short_ones(tokenizer: Tokenizer, hf) -> None:
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_a_very_long_text_among_many_short_ones(export: Exported, hf, graph: str) -> None:
     texts = [TEXTS[i % len(TEXTS)] for i in range(150)]
     texts.insert(75, LONG_TEXT)
     expected = hf(texts, add_special_tokens=False)["input_ids"]
     assert len(expected[75]) > 10_000
-    assert rows(tokenizer.tokenize_blocking(texts)) == expected
+    with server_tokenizer(export, graph) as tokenizer:
+        assert rows(tokenizer.tokenize_blocking(texts)) == expected
 
 
-def test_lone_surrogates_become_question_marks(tokenizer: Tokenizer, hf) -> None:
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_lone_surrogates_become_question_marks(export: Exported, hf, graph: str) -> None:
     """JSON may escape half a surrogate pair ("\\ud800"), which UTF-8 cannot carry: the server
     tokenizes it as '?' (Python's "replace" error handling), whichever way it feeds the graph."""
     texts = ["a\ud800b", "emoji \ud83d alone", "ok"]
     replaced = [text.encode("utf-8", "replace").decode("utf-8") for text in texts]
     assert replaced[0] == "a?b"
-    assert rows(tokenizer.tokenize_blocking(texts)) == hf(replaced, add_special_tokens=False)["input_ids"]
+    with server_tokenizer(export, graph) as tokenizer:
+        tokens = tokenizer.tokenize_blocking(texts)
+    assert rows(tokens) == hf(replaced, add_special_tokens=False)["input_ids"]
