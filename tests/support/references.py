@@ -46,18 +46,15 @@ class HFReranker:
         return self._logits(self.chunk_windows(query, document, max_length))
 
     def logits(self, query: str, documents: list[str]) -> np.ndarray:
-        parts = [
-            self._logits(
-                self.tokenizer(
-                    [query] * len(documents[start : start + REFERENCE_BATCH]),
-                    documents[start : start + REFERENCE_BATCH],
-                    padding=True,
-                    return_tensors="pt",
-                )
-            )
-            for start in range(0, len(documents), REFERENCE_BATCH)
-        ]
-        return np.concatenate(parts)
+        """One logit per (query, document), in document order; batched by length to pad little."""
+        order = np.argsort([len(document) for document in documents], kind="stable")
+        logits = np.empty(len(documents))
+        for start in range(0, len(documents), REFERENCE_BATCH):
+            rows = order[start : start + REFERENCE_BATCH]
+            batch = [documents[i] for i in rows]
+            encoded = self.tokenizer([query] * len(batch), batch, padding=True, return_tensors="pt")
+            logits[rows] = self._logits(encoded)
+        return logits
 
     def scores(self, query: str, documents: list[str]) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logits(query, documents)))
