@@ -1,7 +1,10 @@
-"""The benchmark harness: the tiny configuration end to end (real exports, real server), and its parts.
+"""The benchmark harness: the tiny configuration end to end (the session's exports, the real server),
+a partial run, and its parts.
 
-No assertion on speed: the machine is shared. What is asserted is that every system ran every
-workload, that the figures are consistent with each other, and that the outputs are written.
+No assertion on speed: the machine is shared. What is asserted is what a wrong harness would get
+wrong: every system ran every workload; each system's output, saved by the run, is compared here
+with references computed in the test (transformers, sentence-transformers), and the figures the
+run reports (accuracy, ratios, memory, targets) must agree with those outputs and with each other.
 """
 
 from __future__ import annotations
@@ -10,22 +13,33 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from benchmark import report
-from benchmark.config import TINY
+from benchmark.config import TINY, WEIGHT_FORMATS
 from benchmark.systems import SYSTEMS
-from benchmark.workloads import RepeatPolicy, WorkloadSpec, generate
-from serving.repository.layout import Task
+from benchmark.worker import output_path
+from benchmark.workloads import RepeatPolicy, Workload, WorkloadSpec, generate, load
+from serving.repository.layout import Pooling, Task
+from tests.support.exports import Exported, SessionExports
+from tests.support.references import HFReranker, cosine_distance, sentence_embedder
+from tests.support.repository import copy_model, set_graph_options, write_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Exports are cached here between sessions (re-done when the source or the export code changes).
-TINY_WORK_DIR = REPO_ROOT / ".cache" / "bench-tiny"
-
-TinyRun = tuple[subprocess.CompletedProcess[str], Path]  # the finished command, its output folder
+# The benchmark's model keys -> the session's exports of the same tiny models.
+BENCH_MODELS = {"reranker": "xlmr", "embedder": "minilm"}
+pytestmark = pytest.mark.exports(*((kind, f) for kind in BENCH_MODELS.values() for f in WEIGHT_FORMATS))
+# fp32 exports pin f32: the server and the bare model match Hugging Face to float32 rounding
+# (measured about 4e-7 on scores, 3e-8 in cosine distance); bf16 would be off by 1e-3 and 3e-5.
+FP32_SCORE_TOLERANCE = 1e-5
+FP32_COSINE_TOLERANCE = 1e-6
 
 README_TEXT = f"""# Title
 
@@ -41,32 +55,92 @@ Must stay too.
 """
 
 
-@pytest.fixture(scope="module")
-def tiny_run(
-    tmp_path_factory: pytest.TempPathFactory, xlmr_reranker_source: Path, minilm_source: Path
-) -> TinyRun:
-    """`python -m benchmark --tiny` once, writing into a temp folder with its own README."""
-    out_dir = tmp_path_factory.mktemp("bench-out")
-    readme = out_dir / "README.md"
-    readme.write_text(README_TEXT)
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmark", "--tiny", "--work_dir", str(TINY_WORK_DIR),
-         "--out_dir", str(out_dir), "--readme", str(readme), "--reranker_source", str(xlmr_reranker_source),
-         "--embedder_source", str(minilm_source)],
+@dataclass(frozen=True)
+class BenchRun:
+    completed: subprocess.CompletedProcess[str]
+    work_dir: Path  # workloads.json, outputs/<workload>__<row>.npy
+    out_dir: Path  # results.json, results.md, chart.png
+
+    def results(self) -> dict[str, Any]:
+        assert self.completed.returncode == 0, self.completed.stderr[-4000:]
+        return json.loads((self.out_dir / "results.json").read_text())
+
+    def workloads(self) -> dict[str, Workload]:
+        return {workload.name: workload for workload in load(self.work_dir / "workloads.json")}
+
+    def output(self, workload: str, system: str, concurrency: int) -> np.ndarray:
+        return np.load(output_path(self.work_dir / "outputs", workload, f"{system}@c{concurrency}"))
+
+
+def run_benchmark(work_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark", "--tiny", "--work_dir", str(work_dir), *args],
         cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
         check=False, timeout=1800,
     )  # fmt: skip
-    return completed, out_dir
+
+
+def exports_dir(folder: Path, exports: dict[str, Exported]) -> Path:
+    """The layout --exports_dir takes: <model key>-<weight format> -> a repository of one model."""
+    folder.mkdir(parents=True)
+    for name, exported in exports.items():
+        (folder / name).symlink_to(exported.repo, target_is_directory=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    session_exports: SessionExports,
+    xlmr_reranker_source: Path,
+    minilm_source: Path,
+) -> BenchRun:
+    """`python -m benchmark --tiny` once on the session's exports, writing into a temp folder with
+    its own README."""
+    root = tmp_path_factory.mktemp("bench")
+    exports = {
+        f"{key}-{weight_format}": session_exports.get(kind, weight_format)
+        for key, kind in BENCH_MODELS.items()
+        for weight_format in WEIGHT_FORMATS
+    }
+    out_dir = root / "out"
+    out_dir.mkdir()
+    readme = out_dir / "README.md"
+    readme.write_text(README_TEXT)
+    completed = run_benchmark(
+        root / "work", "--out_dir", str(out_dir), "--readme", str(readme),
+        "--exports_dir", str(exports_dir(root / "exports", exports)),
+        "--reranker_source", str(xlmr_reranker_source), "--embedder_source", str(minilm_source),
+    )  # fmt: skip
+    return BenchRun(completed, root / "work", out_dir)
+
+
+@pytest.fixture(scope="module")
+def references(tiny_run: BenchRun, xlmr_reranker_source: Path, minilm_source: Path) -> dict[str, np.ndarray]:
+    """Each workload's answer computed here: transformers scores (rerank), sentence-transformers
+    embeddings with the model's own pooling (embeddings)."""
+    answers = {}
+    for name, workload in tiny_run.workloads().items():
+        if workload.spec.task is Task.RERANK:
+            assert workload.query is not None
+            answers[name] = HFReranker(xlmr_reranker_source).scores(workload.query, workload.texts)
+        else:
+            answers[name] = sentence_embedder(minilm_source).encode(workload.texts)
+    return answers
+
+
+def difference(task: Task, reference: np.ndarray, output: np.ndarray) -> float:
+    """Largest score difference (rerank) or cosine distance (embeddings)."""
+    if task is Task.RERANK:
+        return float(np.abs(output - reference).max())
+    return float(cosine_distance(output, reference).max())
 
 
 @pytest.mark.slow
-def test_tiny_run_measures_every_system_on_every_workload(tiny_run: TinyRun) -> None:
-    completed, out_dir = tiny_run
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    results = json.loads((out_dir / "results.json").read_text())
+def test_tiny_run_measures_every_system_on_every_workload(tiny_run: BenchRun) -> None:
+    results = tiny_run.results()
     rows = results["results"]
     assert not [row for row in rows if row["error"]]
-
     expected = {
         (workload.name, spec.key, concurrency)
         for workload in TINY.workloads
@@ -74,7 +148,6 @@ def test_tiny_run_measures_every_system_on_every_workload(tiny_run: TinyRun) -> 
         for concurrency in (TINY.concurrencies if spec.concurrent else (1,))
     }
     assert {(row["workload"], row["system"], row["concurrency"]) for row in rows} == expected
-
     workloads = {w["name"]: w for w in results["workloads"]}
     for row in rows:
         workload = workloads[row["workload"]]
@@ -84,36 +157,91 @@ def test_tiny_run_measures_every_system_on_every_workload(tiny_run: TinyRun) -> 
         assert row["tokens_per_s"] == pytest.approx(
             row["items_per_s"] * workload["tokens_per_request"] / workload["items"], rel=1e-6
         )
-        assert row["peak_rss_mb"] > 10
-        if row["system"] == "hf-fp32":
-            assert row["vs_hf"] == pytest.approx(1.0) and row["max_diff"] == 0.0
-        if row["system"].startswith("server-"):
-            assert row["efficiency"] > 0
-        else:
-            assert row["efficiency"] is None
-
-    # fp32 exports pin f32 inference: the server and the bare model match Hugging Face.
-    for row in rows:
-        if row["system"] in ("server-fp32", "ov-fp32"):
-            limit = 1e-3 if workloads[row["workload"]]["task"] == "rerank" else 1e-4
-            assert row["max_diff"] <= limit, row
-        if row["system"] in ("server-fp32", "ov-fp32") and row["workload"] != "R2":
-            assert row["spearman"] > 0.99, row
-
-    assert [target["name"] for target in results["targets"]] == [
-        "R1: int8 server docs/s vs HF fp32",
-        "R2: int8 server p50 latency / HF fp32",
-        "server efficiency (best concurrency, every export, R1 and E1)",
-    ]
-    for target in results["targets"]:
-        assert target["value"] is not None and target["met"] in (True, False)
 
 
 @pytest.mark.slow
-def test_tiny_run_writes_the_readme_table_and_the_chart(tiny_run: TinyRun) -> None:
-    completed, out_dir = tiny_run
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    readme = (out_dir / "README.md").read_text()
+def test_the_hf_reference_is_the_models_own_answer(tiny_run: BenchRun, references) -> None:
+    """The HF fp32 row, the base of every accuracy figure, equals transformers and sentence-
+    transformers computed here: the embedder's pooling is the model's own, not the export's."""
+    for name, workload in tiny_run.workloads().items():
+        output = tiny_run.output(name, "hf-fp32", 1)
+        tolerance = FP32_SCORE_TOLERANCE if workload.spec.task is Task.RERANK else FP32_COSINE_TOLERANCE
+        assert difference(workload.spec.task, references[name], output) < tolerance, name
+
+
+@pytest.mark.slow
+def test_accuracy_figures_match_the_outputs(tiny_run: BenchRun, references) -> None:
+    """Every row's max diff and Spearman, recomputed from its saved output against the references
+    computed here; the fp32 exports (f32 pinned) match them to float32 rounding."""
+    workloads = tiny_run.workloads()
+    for row in tiny_run.results()["results"]:
+        workload = workloads[row["workload"]]
+        task = workload.spec.task
+        output = tiny_run.output(row["workload"], row["system"], row["concurrency"])
+        reference = references[row["workload"]]
+        own = difference(task, reference, output)
+        assert row["max_diff"] == pytest.approx(own, abs=2e-6), row
+        if row["system"] in ("server-fp32", "ov-fp32"):
+            assert own < (FP32_SCORE_TOLERANCE if task is Task.RERANK else FP32_COSINE_TOLERANCE), row
+        if task is Task.RERANK and row["workload"] == "R1":
+            assert row["spearman"] == pytest.approx(spearmanr(reference, output).statistic, abs=1e-3), row
+
+
+@pytest.mark.slow
+def test_ratios_and_memory_describe_the_rows(tiny_run: BenchRun, exported: Callable[..., Exported]) -> None:
+    rows = tiny_run.results()["results"]
+    by_key = {(r["workload"], r["system"], r["concurrency"]): r for r in rows}
+    for row in rows:
+        reference = by_key[(row["workload"], "hf-fp32", 1)]
+        if row["workload"] == "R2":  # latency: the p50 ratio
+            assert row["vs_hf"] == pytest.approx(reference["p50_ms"] / row["p50_ms"], rel=1e-6)
+        else:
+            assert row["vs_hf"] == pytest.approx(row["items_per_s"] / reference["items_per_s"], rel=1e-6)
+        if row["system"].startswith("server-"):  # against the bare model of the same export
+            bare = by_key[(row["workload"], "ov-" + row["system"].removeprefix("server-"), 1)]
+            assert row["efficiency"] == pytest.approx(row["items_per_s"] / bare["items_per_s"], rel=1e-6)
+        else:
+            assert row["efficiency"] is None
+    # Peak RSS is the serving process's: the server holding the fp32 MiniLM holds about 3x the
+    # int8 weights more (a harness measuring itself, or in the wrong unit, would not show it).
+    fp32_mb, int8_mb = (exported("minilm", f).model_bin.stat().st_size / 2**20 for f in ("fp32", "int8"))
+    server_fp32, server_int8 = (by_key[("E1", f"server-{f}", 1)]["peak_rss_mb"] for f in ("fp32", "int8"))
+    assert server_fp32 - server_int8 > 0.5 * (fp32_mb - int8_mb), (server_fp32, server_int8)
+    assert 0.5 * fp32_mb < by_key[("E1", "hf-fp32", 1)]["peak_rss_mb"] < 20_000  # torch holds the weights
+
+
+@pytest.mark.slow
+def test_targets_follow_from_the_rows(tiny_run: BenchRun) -> None:
+    results = tiny_run.results()
+    by_key = {(r["workload"], r["system"], r["concurrency"]): r for r in results["results"]}
+    r1 = max(r["vs_hf"] for (w, s, _), r in by_key.items() if (w, s) == ("R1", "server-int8"))
+    r2 = by_key[("R2", "server-int8", 1)]["p50_ms"] / by_key[("R2", "hf-fp32", 1)]["p50_ms"]
+    efficiency = min(
+        max(r["efficiency"] for (w, s, _), r in by_key.items() if (w, s) == (workload, system))
+        for workload in ("R1", "E1")
+        for system in ("server-fp32", "server-fp16", "server-int8")
+    )
+    targets = {target["name"]: target for target in results["targets"]}
+    for name, value, threshold, higher_is_better in (
+        ("R1: int8 server docs/s vs HF fp32", r1, TINY.target_r1_speedup, True),
+        ("R2: int8 server p50 latency / HF fp32", r2, TINY.target_r2_latency_ratio, False),
+        (
+            "server efficiency (best concurrency, every export, R1 and E1)",
+            efficiency,
+            TINY.target_efficiency,
+            True,
+        ),
+    ):
+        target = targets.pop(name)
+        assert target["value"] == pytest.approx(value, rel=1e-6), name
+        assert target["met"] is (value >= threshold if higher_is_better else value <= threshold), name
+    assert not targets
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_the_readme_table_and_the_chart(tiny_run: BenchRun) -> None:
+    tiny_run.results()  # the run succeeded
+    readme = (tiny_run.out_dir / "README.md").read_text()
     before, _, rest = readme.partition(report.README_START)
     block, _, after = rest.partition(report.README_END)
     assert before == README_TEXT.partition(report.README_START)[0]
@@ -124,10 +252,47 @@ def test_tiny_run_writes_the_readme_table_and_the_chart(tiny_run: TinyRun) -> No
     for workload in TINY.workloads:
         assert f"**{workload.name}**" in block
     assert block.count("(target ") == 3
-    assert (out_dir / "results.md").read_text().strip() in block
+    assert (tiny_run.out_dir / "results.md").read_text().strip() in block
 
-    chart = (out_dir / "chart.png").read_bytes()
+    chart = (tiny_run.out_dir / "chart.png").read_bytes()
     assert chart[:8] == b"\x89PNG\r\n\x1a\n" and len(chart) > 20_000
+
+
+@pytest.mark.slow
+def test_a_partial_run_and_an_export_with_the_wrong_pooling(
+    tmp_path: Path, exported: Callable[..., Exported], minilm_source: Path
+) -> None:
+    """--systems/--workloads run only those (and the HF reference), write into the work folder and
+    leave README.md alone; the HF reference keeps the model's own pooling, so the server serving an
+    export whose graph says CLS shows a large accuracy error instead of agreeing with it."""
+    repo = tmp_path / "cls-export"
+    copy_model(exported("minilm", "fp32"), repo, "test/minilm-cls")
+    set_graph_options(repo / "test/minilm-cls", pooling=Pooling.CLS)
+    write_config(repo, ["test/minilm-cls"])
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "embedder-fp32").symlink_to(repo, target_is_directory=True)
+    readme_before = (REPO_ROOT / "README.md").read_bytes()
+    work = tmp_path / "work"
+    completed = run_benchmark(
+        work, "--systems", "server-fp32", "--workloads", "E1", "--exports_dir", str(folder),
+        "--embedder_source", str(minilm_source),
+    )  # fmt: skip
+    run = BenchRun(completed, work, work)  # a partial run writes its results into the work folder
+    rows = run.results()["results"]
+    assert {(r["workload"], r["system"], r["concurrency"]) for r in rows} == {
+        ("E1", "hf-fp32", 1),
+        ("E1", "server-fp32", 1),
+        ("E1", "server-fp32", 4),
+    }
+    assert (REPO_ROOT / "README.md").read_bytes() == readme_before
+    texts = run.workloads()["E1"].texts
+    model_pooling = sentence_embedder(minilm_source).encode(texts)
+    assert difference(Task.EMBEDDINGS, model_pooling, run.output("E1", "hf-fp32", 1)) < FP32_COSINE_TOLERANCE
+    served = run.output("E1", "server-fp32", 1)
+    cls_pooling = sentence_embedder(minilm_source, Pooling.CLS).encode(texts)
+    assert difference(Task.EMBEDDINGS, cls_pooling, served) < FP32_COSINE_TOLERANCE  # served as exported
+    assert min(r["max_diff"] for r in rows if r["system"] == "server-fp32") > 0.05  # and the figure says so
 
 
 def test_workload_lengths_hit_their_targets(minilm_source: Path) -> None:
