@@ -3,7 +3,7 @@
     python -m benchmark                      # the full run (~25 min on 2 cores); rewrites README's table
     python -m benchmark --tiny               # tiny models, few items: proves the harness end to end
     python -m benchmark --systems hf-fp32,server-int8 --workloads R2   # a partial run (not in the README)
-    python -m benchmark --tiny --exports_dir DIR   # exports made beforehand: DIR/reranker-int8/config.json, ...
+    python -m benchmark --tiny --exports_dir DIR   # exports made beforehand (DIR/reranker-int8/config.json)
 
 Systems run one after another, never at the same time, so each has the whole machine.
 """
