@@ -36,12 +36,6 @@ SOURCE_FIXTURES = {
 _DECLARED_EXPORTS = pytest.StashKey[list[ExportKey]]()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "exports(*keys): (kind, weight format) session exports the tests use, started early"
-    )
-
-
 @pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the tests that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Collect the exports the selected tests declare, in the order the tests run."""

@@ -45,19 +45,22 @@ class HFReranker:
     def window_logits(self, query: str, document: str, max_length: int) -> np.ndarray:
         return self._logits(self.chunk_windows(query, document, max_length))
 
-    def logits(self, query: str, documents: list[str]) -> np.ndarray:
-        """One logit per (query, document), in document order; batched by length to pad little."""
+    def logits(self, query: str, documents: list[str], max_length: int | None = None) -> np.ndarray:
+        """One logit per (query, document), in document order; batched by length to pad little.
+
+        With max_length, pairs are cut to it as transformers does (truncation=True)."""
+        cut = {"truncation": True, "max_length": max_length} if max_length else {}
         order = np.argsort([len(document) for document in documents], kind="stable")
         logits = np.empty(len(documents))
         for start in range(0, len(documents), REFERENCE_BATCH):
             rows = order[start : start + REFERENCE_BATCH]
             batch = [documents[i] for i in rows]
-            encoded = self.tokenizer([query] * len(batch), batch, padding=True, return_tensors="pt")
+            encoded = self.tokenizer([query] * len(batch), batch, padding=True, return_tensors="pt", **cut)
             logits[rows] = self._logits(encoded)
         return logits
 
-    def scores(self, query: str, documents: list[str]) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits(query, documents)))
+    def scores(self, query: str, documents: list[str], max_length: int | None = None) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(query, documents, max_length)))
 
     def ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
