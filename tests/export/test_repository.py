@@ -20,7 +20,7 @@ import pytest
 from export_models import pipeline
 from export_models import source as source_module
 from export_models.errors import InvalidOptionError
-from export_models.repository import merged_config, servable_versions
+from export_models.repository import STAGING_PREFIX, merged_config, servable_versions
 from serving.repository import pbtxt
 from serving.repository.config import EmbeddingsOptions, RerankOptions, read_config, read_servable_spec
 from serving.repository.layout import Pooling, Task, read_model_info, read_tokenizer_info
@@ -123,7 +123,7 @@ def test_config_merge_and_version_numbering(tmp_path: Path, exported: Callable[.
     assert servable_versions(repo / "tiny", Task.RERANK) == [1, 2, 5]
     assert latest_xml.stat().st_ino != latest_inode
     assert export().version == 6
-    assert not [p for p in repo.iterdir() if p.name.startswith(".")]  # no staging folders left
+    assert not [p for p in repo.iterdir() if p.name.startswith(STAGING_PREFIX)]  # no staging folders left
 
 
 def test_merged_config_removes_duplicates_of_its_own_entry() -> None:

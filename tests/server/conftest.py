@@ -18,8 +18,22 @@ import pytest
 from serving.repository.layout import Pooling
 from tests.support.exports import Exported, SessionExports
 from tests.support.references import HFReranker, sentence_embedder
-from tests.support.repository import assemble_repo, edit_subconfig, set_graph_options
-from tests.support.server import ServerGroup, ServerProcess
+from tests.support.repository import (  # noqa: F401  (write_config: importable from here, see the end)
+    assemble_repo,
+    copy_model,
+    edit_subconfig,
+    set_graph_options,
+    write_config,
+)
+from tests.support.server import (  # noqa: F401  (the names the earlier conftest offered)
+    REPO_ROOT,
+    ServerGroup,
+    ServerProcess,
+    free_port,
+    scores_by_index,
+    version_states,
+    wait_until,
+)
 
 FP32_EXPORTS = (("cross-encoder", "fp32"), ("xlmr", "fp32"), ("minilm", "fp32"))
 
@@ -94,3 +108,29 @@ def hf_rerankers(server_exports: dict[str, Exported]) -> dict[str, HFReranker]:
 def sentence_transformer(minilm_source: Path) -> Any:
     """all-MiniLM-L6-v2 in sentence-transformers, as published (mean pooling, normalized)."""
     return sentence_embedder(minilm_source)
+
+
+# ---- The earlier conftest's names, kept for tests written against it ---------------------------
+
+ExportedModel = Exported
+
+
+def add_model(repo: Path, exported: Exported, name: str | None = None) -> Path:
+    """Copy an exported model folder into `repo` (under `name`); returns the new folder."""
+    return copy_model(exported, repo, name)
+
+
+@pytest.fixture(scope="session")
+def exported_models(server_exports: dict[str, Exported], tmp_path_factory) -> dict[str, Exported]:
+    """The fp32 exports by their earlier served names, with the two earlier option variants."""
+    staging = tmp_path_factory.mktemp("variants")
+    variants = {"test/xlmr-few-chunks": "xlmr", "test/minilm-truncate": "minilm"}
+    models = {f"test/{kind}": exported for kind, exported in server_exports.items()}
+    for name, kind in variants.items():
+        copy_model(server_exports[kind], staging, name)
+        models[name] = Exported(
+            kind, "fp32", server_exports[kind].task, server_exports[kind].source, staging, name
+        )
+    set_graph_options(staging / "test/xlmr-few-chunks", max_allowed_chunks=3)
+    set_graph_options(staging / "test/minilm-truncate", truncate=True)
+    return models

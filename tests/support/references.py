@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from serving.pipelines.scoring import relevance_logits
 from serving.repository.layout import Pooling
 
 # Pairs per forward pass: keeps padding (and memory) small for requests of hundreds of documents.
@@ -33,7 +34,7 @@ class HFReranker:
         if self.model.config.type_vocab_size == 1:
             inputs.pop("token_type_ids", None)  # XLM-R: one token type
         with self.torch.no_grad():
-            return self.model(**inputs).logits[:, 0].double().numpy()
+            return relevance_logits(self.model(**inputs).logits.double().numpy())  # 1 or 2 labels
 
     def chunk_windows(self, query: str, document: str, max_length: int) -> Any:
         """Hugging Face's own chunking: the query in every window, the document split (stride 0)."""
