@@ -21,6 +21,7 @@ from transformers import AutoTokenizer
 from serving.pipelines.tokenize import Tokenizer
 from tests.support.exports import Exported
 
+pytestmark = pytest.mark.exports(("cross-encoder", "fp32"), ("xlmr", "fp32"))
 TEXTS = [
     "what is a panda?",
     "The giant panda is a bear species endemic to China.",
