@@ -6,6 +6,10 @@ The source models are built by export_models.demo_models (fixed seeds, no networ
 format) is exported once per session (tests/support/exports.py); a test module lists the exports it
 uses with `pytestmark = pytest.mark.exports(("xlmr", "fp32"), ...)` so that the session starts
 them early, two at a time, in the order the tests will need them.
+
+A module whose tests check a long job (the tiny benchmark runs, tests/bench/runs.py) marks itself
+`pytest.mark.background("<session fixture>")`: the fixture is requested at the first test of the
+session and starts the job on a thread, and the module's tests run last.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # No model hub is reachable here: anything that tries to download must fail fast.
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+# Fixtures visible from every test (benchmark_runs starts at the first one).
+pytest_plugins = ["tests.bench.runs"]
+
 RunExport = Callable[..., subprocess.CompletedProcess]
 SOURCE_FIXTURES = {
     "cross-encoder": "cross_encoder_source",
@@ -34,16 +41,29 @@ SOURCE_FIXTURES = {
     "minilm": "minilm_source",
 }
 _DECLARED_EXPORTS = pytest.StashKey[list[ExportKey]]()
+_BACKGROUND_FIXTURES = pytest.StashKey[list[str]]()
 
 
 @pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the tests that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Collect the exports the selected tests declare, in the order the tests run."""
+    """Put the tests of background jobs last; collect the exports the tests declare, in test order."""
+    background = [item for item in items if item.get_closest_marker("background")]
+    items[:] = [item for item in items if not item.get_closest_marker("background")] + background
+    config.stash[_BACKGROUND_FIXTURES] = list(
+        dict.fromkeys(item.get_closest_marker("background").args[0] for item in background)
+    )
     declared: list[ExportKey] = []
     for item in items:
         for marker in item.iter_markers("exports"):
             declared += [tuple(key) for key in marker.args if tuple(key) not in declared]
     config.stash[_DECLARED_EXPORTS] = declared
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _background_jobs(request: pytest.FixtureRequest) -> None:
+    """Start the selected tests' background jobs with the session."""
+    for name in request.config.stash.get(_BACKGROUND_FIXTURES, []):
+        request.getfixturevalue(name)
 
 
 @pytest.fixture(scope="session")

@@ -5,114 +5,56 @@ No assertion on speed: the machine is shared. What is asserted is what a wrong h
 wrong: every system ran every workload; each system's output, saved by the run, is compared here
 with references computed in the test (transformers, sentence-transformers), and the figures the
 run reports (accuracy, ratios, memory, targets) must agree with those outputs and with each other.
+The two runs start in the background with the session (tests/bench/runs.py); these tests run last.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
 from benchmark import report
-from benchmark.config import TINY, WEIGHT_FORMATS
+from benchmark.config import TINY
 from benchmark.systems import SYSTEMS
-from benchmark.worker import output_path
-from benchmark.workloads import RepeatPolicy, Workload, WorkloadSpec, generate, load
+from benchmark.workloads import RepeatPolicy, WorkloadSpec, generate
 from serving.repository.layout import Pooling, Task
-from tests.support.exports import Exported, SessionExports
+from tests.support.exports import Exported
 from tests.support.references import HFReranker, cosine_distance, sentence_embedder
-from tests.support.repository import copy_model, set_graph_options, write_config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# The benchmark's model keys -> the session's exports of the same tiny models.
-BENCH_MODELS = {"reranker": "xlmr", "embedder": "minilm"}
-pytestmark = pytest.mark.exports(*((kind, f) for kind in BENCH_MODELS.values() for f in WEIGHT_FORMATS))
+from .runs import BENCH_EXPORTS, README_TEXT, BenchRun, BenchRuns
+
+
+def uses_benchmark_runs(test: Callable) -> Callable:
+    """The marks of a test of the two runs: slow, their exports, and run last (started in the background)."""
+    for mark in (
+        pytest.mark.slow,
+        pytest.mark.exports(*BENCH_EXPORTS),
+        pytest.mark.background("benchmark_runs"),
+    ):
+        test = mark(test)
+    return test
+
+
 # fp32 exports pin f32: the server and the bare model match Hugging Face to float32 rounding
 # (measured about 4e-7 on scores, 3e-8 in cosine distance); bf16 would be off by 1e-3 and 3e-5.
 FP32_SCORE_TOLERANCE = 1e-5
 FP32_COSINE_TOLERANCE = 1e-6
 
-README_TEXT = f"""# Title
 
-Intro that must stay.
-
-{report.README_START}
-stale table
-{report.README_END}
-
-## After the table
-
-Must stay too.
-"""
-
-
-@dataclass(frozen=True)
-class BenchRun:
-    completed: subprocess.CompletedProcess[str]
-    work_dir: Path  # workloads.json, outputs/<workload>__<row>.npy
-    out_dir: Path  # results.json, results.md, chart.png
-
-    def results(self) -> dict[str, Any]:
-        assert self.completed.returncode == 0, self.completed.stderr[-4000:]
-        return json.loads((self.out_dir / "results.json").read_text())
-
-    def workloads(self) -> dict[str, Workload]:
-        return {workload.name: workload for workload in load(self.work_dir / "workloads.json")}
-
-    def output(self, workload: str, system: str, concurrency: int) -> np.ndarray:
-        return np.load(output_path(self.work_dir / "outputs", workload, f"{system}@c{concurrency}"))
-
-
-def run_benchmark(work_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "benchmark", "--tiny", "--work_dir", str(work_dir), *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        check=False, timeout=1800,
-    )  # fmt: skip
-
-
-def exports_dir(folder: Path, exports: dict[str, Exported]) -> Path:
-    """The layout --exports_dir takes: <model key>-<weight format> -> a repository of one model."""
-    folder.mkdir(parents=True)
-    for name, exported in exports.items():
-        (folder / name).symlink_to(exported.repo, target_is_directory=True)
-    return folder
+@pytest.fixture(scope="module")
+def runs(benchmark_runs: Future[BenchRuns]) -> BenchRuns:
+    return benchmark_runs.result(timeout=3600)
 
 
 @pytest.fixture(scope="module")
-def tiny_run(
-    tmp_path_factory: pytest.TempPathFactory,
-    session_exports: SessionExports,
-    xlmr_reranker_source: Path,
-    minilm_source: Path,
-) -> BenchRun:
-    """`python -m benchmark --tiny` once on the session's exports, writing into a temp folder with
-    its own README."""
-    root = tmp_path_factory.mktemp("bench")
-    exports = {
-        f"{key}-{weight_format}": session_exports.get(kind, weight_format)
-        for key, kind in BENCH_MODELS.items()
-        for weight_format in WEIGHT_FORMATS
-    }
-    out_dir = root / "out"
-    out_dir.mkdir()
-    readme = out_dir / "README.md"
-    readme.write_text(README_TEXT)
-    completed = run_benchmark(
-        root / "work", "--out_dir", str(out_dir), "--readme", str(readme),
-        "--exports_dir", str(exports_dir(root / "exports", exports)),
-        "--reranker_source", str(xlmr_reranker_source), "--embedder_source", str(minilm_source),
-    )  # fmt: skip
-    return BenchRun(completed, root / "work", out_dir)
+def tiny_run(runs: BenchRuns) -> BenchRun:
+    """`python -m benchmark --tiny` on the session's exports, into a temp folder with its own README."""
+    return runs.tiny
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +78,7 @@ def difference(task: Task, reference: np.ndarray, output: np.ndarray) -> float:
     return float(cosine_distance(output, reference).max())
 
 
-@pytest.mark.slow
+@uses_benchmark_runs
 def test_tiny_run_measures_every_system_on_every_workload(tiny_run: BenchRun) -> None:
     results = tiny_run.results()
     rows = results["results"]
@@ -159,7 +101,7 @@ def test_tiny_run_measures_every_system_on_every_workload(tiny_run: BenchRun) ->
         )
 
 
-@pytest.mark.slow
+@uses_benchmark_runs
 def test_the_hf_reference_is_the_models_own_answer(tiny_run: BenchRun, references) -> None:
     """The HF fp32 row, the base of every accuracy figure, equals transformers and sentence-
     transformers computed here: the embedder's pooling is the model's own, not the export's."""
@@ -169,7 +111,7 @@ def test_the_hf_reference_is_the_models_own_answer(tiny_run: BenchRun, reference
         assert difference(workload.spec.task, references[name], output) < tolerance, name
 
 
-@pytest.mark.slow
+@uses_benchmark_runs
 def test_accuracy_figures_match_the_outputs(tiny_run: BenchRun, references) -> None:
     """Every row's max diff and Spearman, recomputed from its saved output against the references
     computed here; the fp32 exports (f32 pinned) match them to float32 rounding."""
@@ -187,7 +129,7 @@ def test_accuracy_figures_match_the_outputs(tiny_run: BenchRun, references) -> N
             assert row["spearman"] == pytest.approx(spearmanr(reference, output).statistic, abs=1e-3), row
 
 
-@pytest.mark.slow
+@uses_benchmark_runs
 def test_ratios_and_memory_describe_the_rows(tiny_run: BenchRun, exported: Callable[..., Exported]) -> None:
     rows = tiny_run.results()["results"]
     by_key = {(r["workload"], r["system"], r["concurrency"]): r for r in rows}
@@ -210,7 +152,7 @@ def test_ratios_and_memory_describe_the_rows(tiny_run: BenchRun, exported: Calla
     assert 0.5 * fp32_mb < by_key[("E1", "hf-fp32", 1)]["peak_rss_mb"] < 20_000  # torch holds the weights
 
 
-@pytest.mark.slow
+@uses_benchmark_runs
 def test_targets_follow_from_the_rows(tiny_run: BenchRun) -> None:
     results = tiny_run.results()
     by_key = {(r["workload"], r["system"], r["concurrency"]): r for r in results["results"]}
@@ -238,7 +180,7 @@ def test_targets_follow_from_the_rows(tiny_run: BenchRun) -> None:
     assert not targets
 
 
-@pytest.mark.slow
+@uses_benchmark_runs
 def test_tiny_run_writes_the_readme_table_and_the_chart(tiny_run: BenchRun) -> None:
     tiny_run.results()  # the run succeeded
     readme = (tiny_run.out_dir / "README.md").read_text()
@@ -258,34 +200,19 @@ def test_tiny_run_writes_the_readme_table_and_the_chart(tiny_run: BenchRun) -> N
     assert chart[:8] == b"\x89PNG\r\n\x1a\n" and len(chart) > 20_000
 
 
-@pytest.mark.slow
-def test_a_partial_run_and_an_export_with_the_wrong_pooling(
-    tmp_path: Path, exported: Callable[..., Exported], minilm_source: Path
-) -> None:
+@uses_benchmark_runs
+def test_a_partial_run_and_an_export_with_the_wrong_pooling(runs: BenchRuns, minilm_source: Path) -> None:
     """--systems/--workloads run only those (and the HF reference), write into the work folder and
     leave README.md alone; the HF reference keeps the model's own pooling, so the server serving an
     export whose graph says CLS shows a large accuracy error instead of agreeing with it."""
-    repo = tmp_path / "cls-export"
-    copy_model(exported("minilm", "fp32"), repo, "test/minilm-cls")
-    set_graph_options(repo / "test/minilm-cls", pooling=Pooling.CLS)
-    write_config(repo, ["test/minilm-cls"])
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    (folder / "embedder-fp32").symlink_to(repo, target_is_directory=True)
-    readme_before = (REPO_ROOT / "README.md").read_bytes()
-    work = tmp_path / "work"
-    completed = run_benchmark(
-        work, "--systems", "server-fp32", "--workloads", "E1", "--exports_dir", str(folder),
-        "--embedder_source", str(minilm_source),
-    )  # fmt: skip
-    run = BenchRun(completed, work, work)  # a partial run writes its results into the work folder
+    run = runs.partial
     rows = run.results()["results"]
     assert {(r["workload"], r["system"], r["concurrency"]) for r in rows} == {
         ("E1", "hf-fp32", 1),
         ("E1", "server-fp32", 1),
         ("E1", "server-fp32", 4),
     }
-    assert (REPO_ROOT / "README.md").read_bytes() == readme_before
+    assert runs.readme_after == runs.readme_before
     texts = run.workloads()["E1"].texts
     model_pooling = sentence_embedder(minilm_source).encode(texts)
     assert difference(Task.EMBEDDINGS, model_pooling, run.output("E1", "hf-fp32", 1)) < FP32_COSINE_TOLERANCE
