@@ -7,9 +7,12 @@ hide the export's own error behind the runtime's.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -70,9 +73,16 @@ def rerank_requests() -> list[tuple[str, list[str], set[str]]]:
     return requests
 
 
+@functools.cache
+def pytorch_model(source: Path) -> tuple[Any, Any]:
+    """The Hugging Face tokenizer and model, loaded once per source (each is compared with 3 exports)."""
+    return AutoTokenizer.from_pretrained(source), AutoModelForSequenceClassification.from_pretrained(
+        source
+    ).eval()
+
+
 def torch_and_ir_logits(export: Exported, config: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    tokenizer = AutoTokenizer.from_pretrained(export.source)
-    model = AutoModelForSequenceClassification.from_pretrained(export.source).eval()
+    tokenizer, model = pytorch_model(export.source)
     compiled = ov.Core().compile_model(export.model_xml, "CPU", config)
     input_names = {port.get_any_name() for port in compiled.inputs}
     expected, got = [], []
