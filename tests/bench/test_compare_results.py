@@ -10,7 +10,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tests.support.server import ServerProcess, embeddings_of, free_port, scores
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPARE_SCRIPT = REPO_ROOT / "export_models" / "compare_results.py"
+PYTHON_SCRIPT = (sys.executable, str(COMPARE_SCRIPT))  # the command the reference demo documents
 CONSOLE_SCRIPT = str(Path(sys.executable).parent / "ovtext-compare")
 # Two servers, one model per task each (the tool then picks the model of the task by itself):
 # served name -> the session's export.
@@ -88,9 +90,7 @@ def hf(cross_encoder_source: Path) -> HFReranker:
     return HFReranker(cross_encoder_source)
 
 
-def compare(
-    *args: str, command: Sequence[str] = (sys.executable, str(COMPARE_SCRIPT))
-) -> subprocess.CompletedProcess[str]:
+def compare(*args: str, command: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """The command users run, from the repository root."""
     return subprocess.run(
         [*command, *args],
@@ -101,6 +101,50 @@ def compare(
         check=False,
         timeout=600,
     )
+
+
+def input_args(inputs: Sequence[str]) -> list[str]:
+    return [arg for text in inputs for arg in ("--input", text)]
+
+
+EMBEDDING_INPUTS = ["hello", "farewell, and thanks for all the fish"]
+# A document whose answer comes after the first 16 tokens of the pair.
+CUT_DOCUMENTS = ["Coffee is a drink. The giant panda is a bear species endemic to China.", "a bear"]
+
+
+@pytest.fixture(scope="module")
+def runs(
+    served: Served, served_reduced: Served, xlmr_reranker_source: Path, tmp_path_factory
+) -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
+    """Every command line of this module, run two at a time (each starts torch and loads a model on one
+    core) while the tests compute their own references."""
+    missing = tmp_path_factory.mktemp("no-model") / "missing-model"
+    down = f"http://127.0.0.1:{free_port()}/v3"
+    commands: dict[str, tuple[list[str], Sequence[str]]] = {
+        "rerank": ([*rerank_args(), *served.args()], PYTHON_SCRIPT),
+        "embeddings": ([*input_args(EMBEDDING_INPUTS), *served.args()], PYTHON_SCRIPT),
+        "fp16": ([*rerank_args(), *served_reduced.args()], (CONSOLE_SCRIPT,)),
+        "int8": ([*input_args(["hello", "farewell"]), *served_reduced.args()], (CONSOLE_SCRIPT,)),
+        "max_length": (
+            [*rerank_args(CUT_DOCUMENTS), *served.args("--max_length", "16", "--tolerance", "1")],
+            PYTHON_SCRIPT,
+        ),
+        "other_reference": (
+            [*rerank_args(), *served.args("--hf_model", str(xlmr_reranker_source))],
+            PYTHON_SCRIPT,
+        ),
+        "zero_tolerance": ([*rerank_args(), *served.args("--tolerance", "0")], PYTHON_SCRIPT),
+        "server_down": (
+            ["--query", "hello", "--document", "welcome", "--base_url", down, "--hf_model", "unused"],
+            PYTHON_SCRIPT,
+        ),
+        "unknown_model": ([*rerank_args(), *served.args("--model_name", "no/such-model")], PYTHON_SCRIPT),
+        "unloadable_reference": ([*rerank_args(), *served.args("--hf_model", str(missing))], PYTHON_SCRIPT),
+    }
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield {
+            name: pool.submit(compare, *args, command=command) for name, (args, command) in commands.items()
+        }
 
 
 def printed_array(stdout: str, label: str) -> np.ndarray:
@@ -120,8 +164,8 @@ def rerank_args(documents: Sequence[str] = DOCUMENTS, query: str = QUERY) -> lis
     return ["--query", query, *(arg for document in documents for arg in ("--document", document))]
 
 
-def test_rerank_pass_prints_the_reference_demo_format(served: Served, hf: HFReranker) -> None:
-    result = compare(*rerank_args(), *served.args())
+def test_rerank_pass_prints_the_reference_demo_format(runs, served: Served, hf: HFReranker) -> None:
+    result = runs["rerank"].result()
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     # The seed's lines, in the seed's order, then the verdict.
@@ -138,9 +182,9 @@ def test_rerank_pass_prints_the_reference_demo_format(served: Served, hf: HFRera
     assert (tolerance, verdict) == (1e-3, "PASS")  # the fp32 default
 
 
-def test_embeddings_pass(served: Served, minilm_source: Path) -> None:
-    inputs = ["hello", "farewell, and thanks for all the fish"]
-    result = compare(*(arg for text in inputs for arg in ("--input", text)), *served.args())
+def test_embeddings_pass(runs, served: Served, minilm_source: Path) -> None:
+    inputs = EMBEDDING_INPUTS
+    result = runs["embeddings"].result()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(sentence-transformers)" in result.stdout  # the model prescribes its pooling: ST is the reference
     distance = cosine_distance(
@@ -153,29 +197,24 @@ def test_embeddings_pass(served: Served, minilm_source: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("arguments", "what", "tolerance"),
-    [
-        (rerank_args(), "Largest absolute difference", 2e-2),  # fp16
-        (["--input", "hello", "--input", "farewell"], "Largest cosine distance", 1e-2),  # int8
-    ],
+    ("run", "what", "tolerance"),
+    [("fp16", "Largest absolute difference", 2e-2), ("int8", "Largest cosine distance", 1e-2)],
 )
-def test_default_tolerance_follows_the_weight_format(
-    served_reduced: Served, arguments: list[str], what: str, tolerance: float
-) -> None:
+def test_default_tolerance_follows_the_weight_format(runs, run: str, what: str, tolerance: float) -> None:
     """Run as the installed `ovtext-compare`: the export's weight format (read from the repository)
     sets the tolerance, and the fp16 / int8 exports pass it."""
-    result = compare(*arguments, *served_reduced.args(), command=[CONSOLE_SCRIPT])
+    result = runs[run].result()
     assert result.returncode == 0, result.stdout + result.stderr
     largest, printed_tolerance, verdict = printed_verdict(result.stdout, what)
     assert printed_tolerance == tolerance and verdict == "PASS"
     assert largest > 1e-5  # not the fp32 export: the reduced precision shows
 
 
-def test_max_length_cuts_the_reference_pairs(served: Served, hf: HFReranker) -> None:
+def test_max_length_cuts_the_reference_pairs(runs, hf: HFReranker) -> None:
     """--max_length 16: Hugging Face scores the pairs cut to 16 tokens, which leaves the long
     document's answer out (the server still scores the whole document: the tool says why)."""
-    documents = ["Coffee is a drink. The giant panda is a bear species endemic to China.", "a bear"]
-    result = compare(*rerank_args(documents), *served.args("--max_length", "16", "--tolerance", "1"))
+    documents = CUT_DOCUMENTS
+    result = runs["max_length"].result()
     assert result.returncode == 0, result.stdout + result.stderr
     printed = printed_array(result.stdout, "HF reranking")
     assert np.abs(printed - hf.scores(QUERY, documents, max_length=16)).max() < PRINTED
@@ -183,43 +222,40 @@ def test_max_length_cuts_the_reference_pairs(served: Served, hf: HFReranker) -> 
     assert "note: documents [0] exceed 16 tokens" in result.stdout
 
 
-def test_a_different_reference_model_fails(served: Served, xlmr_reranker_source: Path) -> None:
-    result = compare(*rerank_args(), *served.args("--hf_model", str(xlmr_reranker_source)))
+def test_a_different_reference_model_fails(runs, xlmr_reranker_source: Path) -> None:
+    result = runs["other_reference"].result()
     assert result.returncode == 1, result.stdout + result.stderr
     expected = HFReranker(xlmr_reranker_source).scores(QUERY, DOCUMENTS)  # the model it was told to use
     assert np.abs(printed_array(result.stdout, "HF reranking") - expected).max() < PRINTED
     assert result.stdout.splitlines()[-1] == "FAIL"
 
 
-def test_zero_tolerance_fails_on_float32_rounding(served: Served, hf: HFReranker) -> None:
+def test_zero_tolerance_fails_on_float32_rounding(runs, served: Served, hf: HFReranker) -> None:
     difference = np.abs(
         hf.scores(QUERY, DOCUMENTS) - served.scores("demo/cross-encoder", QUERY, DOCUMENTS)
     ).max()
     assert 0 < difference < 1e-5  # fp32: not bit-identical to torch, but within rounding
-    result = compare(*rerank_args(), *served.args("--tolerance", "0"))
+    result = runs["zero_tolerance"].result()
     assert result.returncode == 1, result.stdout + result.stderr
     assert printed_verdict(result.stdout, "Largest absolute difference")[1:] == (0.0, "FAIL")
 
 
-def test_server_down_is_a_clear_error() -> None:
-    result = compare(
-        "--query", "hello", "--document", "welcome",
-        "--base_url", f"http://127.0.0.1:{free_port()}/v3", "--hf_model", "unused",
-    )  # fmt: skip
+def test_server_down_is_a_clear_error(runs) -> None:
+    result = runs["server_down"].result()
     assert result.returncode == 2
     assert "cannot reach the server" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_unknown_model_is_a_clear_error(served: Served) -> None:
-    result = compare(*rerank_args(), *served.args("--model_name", "no/such-model"))
+def test_unknown_model_is_a_clear_error(runs) -> None:
+    result = runs["unknown_model"].result()
     assert result.returncode == 2
     assert "'no/such-model' is not served" in result.stderr and "demo/cross-encoder" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_unloadable_reference_is_a_clear_error(served: Served, tmp_path: Path) -> None:
-    result = compare(*rerank_args(), *served.args("--hf_model", str(tmp_path / "missing-model")))
+def test_unloadable_reference_is_a_clear_error(runs) -> None:
+    result = runs["unloadable_reference"].result()
     assert result.returncode == 2
     assert "cannot load the reference model" in result.stderr
     assert "Traceback" not in result.stderr
