@@ -323,9 +323,9 @@ def write_irs_step(ctx: ExportContext) -> None:
         architecture=resolved.architecture,
         weight_format=request.weight_format,
         hidden_size=source.hidden_size(resolved.config),
-        num_labels=1 if family and family.scoring else (
-            source.num_labels(resolved.config) if request.task is Task.RERANK else 0
-        ),
+        num_labels=1
+        if family and family.scoring
+        else (source.num_labels(resolved.config) if request.task is Task.RERANK else 0),
         family=family.name if family else "",
         conversion=(family.conversion if family else Conversion.OPTIMUM).value,
         post_pooling=[step.value for step in family.post_pooling] if family else [],

@@ -73,10 +73,14 @@ def _bypass_string_unpack(model: ov.Model) -> list[ov.Node] | None:
     return new_parameters
 
 
+def _utf8(text: str) -> bytes:
+    # Lone surrogates (legal in JSON escapes, not in UTF-8) become '?' bytes.
+    return text.encode("utf-8", "replace")
+
+
 def pack_strings(texts: list[str]) -> dict[str, np.ndarray]:
     """What StringTensorUnpack would give: begins, ends and the UTF-8 bytes of all texts."""
-    # Lone surrogates (legal in JSON escapes, not in UTF-8) become U+FFFD-like '?' bytes.
-    encoded = [text.encode("utf-8", "replace") for text in texts]
+    encoded = [_utf8(text) for text in texts]
     lengths = np.fromiter((len(item) for item in encoded), dtype=np.int64, count=len(encoded))
     ends = np.cumsum(lengths)
     return {
@@ -129,7 +133,7 @@ class Tokenizer:
     def _inputs(self, texts: list[str]) -> dict[Any, Any]:
         if self.packed_input:
             return pack_strings(texts)
-        return {0: ov.Tensor(texts)}
+        return {0: ov.Tensor([_utf8(text).decode("utf-8") for text in texts])}
 
     def _unpack(self, outputs: list[np.ndarray]) -> RaggedTokens:
         return _from_ragged(*outputs) if self.ragged else _from_dense(*outputs)

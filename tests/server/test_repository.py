@@ -20,8 +20,6 @@ from serving.repository.config import (
 from serving.repository.layout import Pooling, Task
 from serving.repository.versions import scan_versions, stable_versions
 
-from .conftest import ExportedModel
-
 REFERENCE_STYLE_GRAPH = """
 # a comment
 input_stream: "REQUEST_PAYLOAD:input"
@@ -81,18 +79,18 @@ def test_version_policies() -> None:
             VersionPolicy.parse(bad, "x")
 
 
-def test_exported_repository_reads_into_specs(exported_models: dict[str, ExportedModel]) -> None:
-    reranker, embedder = exported_models["test/xlmr-few-chunks"], exported_models["test/minilm-truncate"]
-    entries = {e.name: e for e in read_config(reranker.folder.parents[1] / "config.json")}
-    spec = read_servable_spec(entries[reranker.name])
+def test_exported_repository_reads_into_specs(main_repo: Path) -> None:
+    """The shared server's repository: copies of fp32 exports, two with rewritten graph options."""
+    entries = {e.name: e for e in read_config(main_repo / "config.json")}
+    spec = read_servable_spec(entries["test/xlmr-few-chunks"])
     assert spec.task is Task.RERANK and spec.options == RerankOptions(
         max_allowed_chunks=3, max_doc_length=16000
     )
-    assert spec.tokenizer.base_path == reranker.folder / "tokenizer" and spec.tokenizer.target_device == "CPU"
-    assert spec.model.base_path == reranker.folder / "rerank"
+    folder = main_repo / "test/xlmr-few-chunks"
+    assert spec.tokenizer.base_path == folder / "tokenizer" and spec.tokenizer.target_device == "CPU"
+    assert spec.model.base_path == folder / "rerank"
     assert spec.model.plugin_config["INFERENCE_PRECISION_HINT"] == "f32"  # fp32 export
-    entries = {e.name: e for e in read_config(embedder.folder.parents[1] / "config.json")}
-    spec = read_servable_spec(entries[embedder.name])
+    spec = read_servable_spec(entries["test/minilm-truncate"])
     assert spec.options == EmbeddingsOptions(pooling=Pooling.MEAN, normalize_embeddings=True, truncate=True)
 
 
