@@ -185,6 +185,7 @@ class ModelCard(BaseModel):
     owned_by: str = "ovtext"
     task: str
     version: int
+    aliases: list[str] = Field(default_factory=list, description="Other names requests may use")
     prompts: dict[str, str] | None = None  # embedders with prompts: name -> text prepended
     default_prompt_name: str | None = None
     instruction: str | None = None  # instruction-following rerankers: the default instruction

@@ -20,7 +20,11 @@ MODELS_PATHS = ("/v3/models", "/v1/models", "/v3/v1/models")
 
 def model_card(model: ServedModel) -> ModelCard:
     card = ModelCard(
-        id=model.name, created=int(model.loaded_at), task=model.task.value, version=model.version
+        id=model.name,
+        created=int(model.loaded_at),
+        task=model.task.value,
+        version=model.version,
+        aliases=list(model.aliases),
     )
     info = model.tokenizer_info
     if info is not None:
