@@ -53,7 +53,9 @@ class RerankRequest(BaseModel):
     query: StrictStr = Field(min_length=1)
     documents: Documents = Field(description="Strings, or objects with a 'text' field")
     top_n: StrictInt | None = Field(None, ge=1, le=MAX_INT, description="Return the best N; default all")
-    return_documents: StrictBool = False
+    return_documents: StrictBool | None = Field(
+        None, description="Return each document's text; default false, true on /v1/rerank (GPUStack, Jina)"
+    )
     max_chunks_per_doc: StrictInt | None = Field(
         None, ge=1, le=MAX_INT, description="Chunks kept per long document"
     )
@@ -87,11 +89,23 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class RerankMeta(BaseModel):
+    """Cohere's meta (api_version as an object, as its SDK types it) and the counts rerank services add."""
+
+    model_config = ConfigDict(extra="allow")
+    api_version: dict[str, Any]
+    processing_time_ms: int
+    total_documents: int
+    returned_documents: int
+
+
 class RerankResponse(BaseModel):
     id: str
+    object: Literal["list"] = "list"
     model: str
     results: list[RerankResult]
     usage: Usage
+    meta: RerankMeta
 
 
 # ---- embeddings (OpenAI) --------------------------------------------------------------------
@@ -145,8 +159,10 @@ class EmbeddingsRequest(BaseModel):
 
     model: StrictStr | None = Field(None, description="Model name; optional when one embedder is served")
     input: EmbeddingsInput
-    encoding_format: Literal["float", "base64"] = Field(
-        "float", description="base64: little-endian float32 bytes, as the OpenAI SDK decodes them"
+    encoding_format: Literal["float", "base64", "int8", "uint8", "binary", "ubinary"] = Field(
+        "float",
+        description="base64: little-endian float32 bytes, as the OpenAI SDK decodes them; int8, uint8, "
+        "binary, ubinary: quantized as Cohere's embedding_types (README, 'Quantized embeddings')",
     )
     dimensions: StrictInt | None = Field(
         None, ge=1, le=MAX_INT, description="Keep the first N dimensions (renormalized)"
@@ -165,7 +181,7 @@ class EmbeddingsRequest(BaseModel):
 class Embedding(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
-    embedding: list[float] | str
+    embedding: list[float] | list[int] | str
 
 
 class EmbeddingsResponse(BaseModel):
@@ -173,6 +189,65 @@ class EmbeddingsResponse(BaseModel):
     data: list[Embedding]
     model: str
     usage: Usage
+
+
+# ---- embed (Cohere) -------------------------------------------------------------------------
+
+EmbeddingType = Literal["float", "int8", "uint8", "binary", "ubinary", "base64"]
+
+
+def _check_texts(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("must be a list of strings")
+    if not value:
+        raise ValueError("must not be empty")
+    for index, item in enumerate(value):
+        if not item:
+            raise ValueError(f"item {index} is an empty string")
+    return value
+
+
+Texts = Annotated[list[str], PlainValidator(_check_texts, json_schema_input_type=list[str])]
+
+
+class CohereEmbedRequest(BaseModel):
+    """cohere.ClientV2.embed (/v2/embed) and cohere.Client.embed (/v1/embed); texts only."""
+
+    model_config = ConfigDict(extra="allow")
+
+    texts: Texts = Field(description="The texts to embed (this server embeds no images)")
+    model: StrictStr | None = Field(None, description="Model name or alias; optional with one embedder")
+    input_type: StrictStr | None = Field(
+        None,
+        description="search_query, search_document, classification, clustering: the model's prompt for "
+        "that kind of text; ignored by models without prompts",
+    )
+    embedding_types: list[EmbeddingType] | None = Field(
+        None, min_length=1, description="Default: float. int8/uint8/binary/ubinary: quantized"
+    )
+    output_dimension: StrictInt | None = Field(
+        None, ge=1, le=MAX_INT, description="Keep the first N dimensions (renormalized)"
+    )
+    truncate: Literal["NONE", "START", "END", "none", "start", "end"] | None = Field(
+        None, description="END (default): cut long texts at the end; START: at the start; NONE: refuse them"
+    )
+    max_tokens: StrictInt | None = Field(
+        None, ge=1, le=MAX_INT, description="Cut each text to this many tokens (special tokens not counted)"
+    )
+
+
+class CohereEmbedMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    api_version: dict[str, Any]
+    billed_units: dict[str, float]
+
+
+class CohereEmbedResponse(BaseModel):
+    id: str
+    response_type: Literal["embeddings_floats", "embeddings_by_type"]
+    embeddings: list[list[float]] | dict[str, list[list[float]] | list[list[int]] | list[str]]
+    texts: list[str]
+    meta: CohereEmbedMeta
 
 
 # ---- models, config, health -----------------------------------------------------------------

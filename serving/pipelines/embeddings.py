@@ -26,6 +26,7 @@ class EmbeddingsOutcome:
     prompt_tokens: int  # special tokens included
     batches: list[BatchStats]
     timings: RequestTimings
+    normalized: bool = True  # L2-normalized (the export's choice, or the request's)
 
 
 class EmbeddingsPipeline(BatchedPipeline):
@@ -136,6 +137,7 @@ class EmbeddingsPipeline(BatchedPipeline):
             prompt_tokens=job.total_tokens,
             batches=result.batches,
             timings=self.timings(tokenization, result),
+            normalized=normalizing,
         )
 
     async def embed(
