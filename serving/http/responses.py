@@ -87,6 +87,12 @@ async def json_with_list(
     return JSONBody(body, headers=dict(headers or {}))
 
 
+async def json_list(items: Sequence[Any], values: int, headers: Mapping[str, str] | None = None) -> JSONBody:
+    """A response that is a list (TEI's [[...], ...]); rendered off the loop when it holds many values."""
+    body = await asyncio.to_thread(_render_items, items) if values > OFF_LOOP_VALUES else render(items)
+    return JSONBody(body, headers=dict(headers or {}))
+
+
 def json_body(content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> JSONBody:
     return JSONBody(render(content), status_code=status_code, headers=dict(headers or {}))
 

@@ -113,7 +113,7 @@ class RerankResponse(BaseModel):
 EmbeddingsInputShape = str | list[str] | list[int] | list[list[int]]
 
 
-def _check_input(value: Any) -> list[str] | list[list[int]]:
+def embeddings_input(value: Any) -> list[str] | list[list[int]]:
     """Normalise to a list of texts or a list of token-id lists."""
     if isinstance(value, str):
         if not value:
@@ -150,7 +150,7 @@ def _is_token_id(value: Any) -> bool:
 
 EmbeddingsInput = Annotated[
     list[str] | list[list[int]],
-    PlainValidator(_check_input, json_schema_input_type=EmbeddingsInputShape),
+    PlainValidator(embeddings_input, json_schema_input_type=EmbeddingsInputShape),
 ]
 
 
@@ -250,6 +250,139 @@ class CohereEmbedResponse(BaseModel):
     meta: CohereEmbedMeta
 
 
+# ---- Text Embeddings Inference --------------------------------------------------------------
+
+TruncationDirection = Literal["Right", "Left", "right", "left"]
+
+
+class TeiRerankRequest(BaseModel):
+    """TEI's POST /rerank."""
+
+    model_config = ConfigDict(extra="allow")
+
+    query: StrictStr = Field(min_length=1)
+    texts: list[StrictStr] = Field(description="The documents (empty: 400 with error_type Empty)")
+    truncate: StrictBool | None = Field(
+        None, description="Cut a document whose pair is over the model's limit (default true); false: 422"
+    )
+    truncation_direction: TruncationDirection = Field(
+        "Right", description="Right: cut its end; Left: its start"
+    )
+    raw_scores: StrictBool = Field(False, description="The logit instead of sigmoid(logit)")
+    return_text: StrictBool = Field(False, description="Return each text")
+    model: StrictStr | None = Field(
+        None, description="Model name or alias (TEI has none); default as /v3/rerank"
+    )
+
+
+class TeiRank(BaseModel):
+    index: int
+    text: str | None = None
+    score: float
+
+
+class TeiEmbedRequest(BaseModel):
+    """TEI's POST /embed (also what huggingface_hub's InferenceClient.feature_extraction sends)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    inputs: Annotated[Any, PlainValidator(lambda value: value, json_schema_input_type=EmbeddingsInputShape)]
+    normalize: StrictBool | None = Field(None, description="L2-normalize; default as exported (normalized)")
+    truncate: StrictBool | None = Field(
+        None, description="Cut inputs over the model's limit; default as exported (--truncate); false: 422"
+    )
+    truncation_direction: TruncationDirection = Field(
+        "Right", description="Right: cut the end; Left: the start"
+    )
+    prompt_name: StrictStr | None = Field(None, description="One of the model's prompts by name")
+    dimensions: StrictInt | None = Field(None, ge=1, le=MAX_INT, description="Keep the first N dimensions")
+    model: StrictStr | None = Field(None, description="Model name or alias (TEI has none)")
+
+
+class SimilarityInputs(BaseModel):
+    source_sentence: StrictStr = Field(min_length=1)
+    sentences: list[StrictStr]
+
+
+class SimilarityParameters(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    prompt_name: StrictStr | None = None
+    truncate: StrictBool | None = None
+    truncation_direction: TruncationDirection = "Right"
+
+
+class TeiSimilarityRequest(BaseModel):
+    """TEI's POST /similarity (huggingface_hub's InferenceClient.sentence_similarity)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    inputs: SimilarityInputs
+    parameters: SimilarityParameters | None = None
+    model: StrictStr | None = Field(None, description="Model name or alias (TEI has none)")
+
+
+class TeiInfo(BaseModel):
+    model_id: str
+    model_sha: str | None = None
+    model_dtype: str
+    served_model_name: str
+    model_type: dict[str, dict[str, Any]]
+    max_concurrent_requests: int
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int | None = None
+    max_client_batch_size: int
+    auto_truncate: bool
+    tokenization_workers: int
+    version: str
+    sha: str | None = None
+    docker_label: str | None = None
+
+
+class TeiErrorBody(BaseModel):
+    error: str
+    error_type: Literal[
+        "Validation", "Empty", "Tokenizer", "Backend", "Overloaded", "Unhealthy", "Unauthorized"
+    ]
+
+
+TEI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": TeiErrorBody, "description": "An empty list or text (error_type Empty)"},
+    401: {"model": TeiErrorBody, "description": "API keys are configured and none valid was sent"},
+    404: {"model": TeiErrorBody, "description": "Unknown model"},
+    413: {"model": TeiErrorBody, "description": "Body over the size limit"},
+    422: {
+        "model": TeiErrorBody,
+        "description": "Invalid request, or an input over the limit with truncate false",
+    },
+    424: {"model": TeiErrorBody, "description": "The model failed on this request (error_type Backend)"},
+    429: {"model": TeiErrorBody, "description": "Too many requests in progress (error_type Overloaded)"},
+    503: {"model": TeiErrorBody, "description": "Model not loaded (error_type Unhealthy)"},
+    504: {"model": TeiErrorBody, "description": "The request took longer than --request_timeout"},
+}
+
+
+# ---- text_pairs (the FastAPI bge-reranker service) ------------------------------------------
+
+
+class TextPairsRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text_pairs: list[list[StrictStr]] | StrictStr = Field(
+        description="[[query, document], ...] as JSON, or that list written in Python literal syntax"
+    )
+
+
+class TextPairsResponse(BaseModel):
+    text_pairs: list[list[str]]
+    rerank_scores: list[float] = Field(description="Raw logits, in the order of text_pairs")
+    scores: list[float] = Field(description="The same as rerank_scores")
+    request_time: str
+    response_time: str
+    code: int
+
+
 # ---- models, config, health -----------------------------------------------------------------
 
 
@@ -273,6 +406,12 @@ class ModelList(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str
+
+
+class HealthStatus(BaseModel):
+    status: Literal["healthy"]
+    timestamp: str
+    model_loaded: bool
 
 
 # Error statuses the model routes document in the OpenAPI schema.
