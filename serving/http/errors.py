@@ -160,8 +160,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONBody:
-        _count(request, f"HTTP{error.status_code}")
         message = error.detail if isinstance(error.detail, str) else str(error.detail)
+        if error.status_code == 400:  # FastAPI could not read the body (not UTF-8, not JSON)
+            _count(request, InvalidRequest.__name__)
+            return error_response(request.url.path, InvalidRequest(message, field="body"))
+        _count(request, f"HTTP{error.status_code}")
         if error.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}"
         elif error.status_code == 405:
