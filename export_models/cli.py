@@ -104,6 +104,13 @@ def common_options(command: F) -> F:
             "or a local folder's name.",
         ),
         click.option(
+            "--alias",
+            "aliases",
+            multiple=True,
+            help="Another name requests may use for the model, e.g. a short name (repeatable). Kept in "
+            "config.json beside the entry; an export without --alias keeps the aliases the entry has.",
+        ),
+        click.option(
             "--weight-format",
             "--weight_format",
             "weight_format",
@@ -268,6 +275,7 @@ def _common(options: dict[str, Any]) -> dict[str, Any]:
         "overwrite_models",
         "extra_quantization_params",
         "trust_remote_code",
+        "aliases",
     )
     return {key: options[key] for key in keys}
 

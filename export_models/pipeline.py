@@ -69,6 +69,7 @@ class ExportRequest:
     overwrite_models: bool = False
     extra_quantization_params: str = ""
     trust_remote_code: bool = False  # run the model's own code (config.json auto_map)
+    aliases: tuple[str, ...] = ()  # other names the model is served under; none: keep the existing ones
     # rerank
     max_doc_length: int = 16000
     max_allowed_chunks: int = 10000
@@ -211,6 +212,7 @@ def plan_repository_step(ctx: ExportContext) -> None:
         task=request.task,
         requested_version=request.version,
         overwrite=request.overwrite_models,
+        aliases=request.aliases,
     )
     action = "replacing" if ctx.plan.replaces_version else "writing"
     ctx.progress.note(f"{action} version {ctx.plan.version} of {model_name} in {ctx.plan.model_dir}")

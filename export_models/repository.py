@@ -130,6 +130,29 @@ def validate_model_name(model_name: str) -> None:
         )
 
 
+def validate_aliases(model_name: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
+    """--alias values: printable names without spaces; the model's own name and repeats dropped."""
+    for alias in aliases:
+        if not alias or not alias.isprintable() or any(ch.isspace() for ch in alias):
+            raise InvalidOptionError(f"--alias {alias!r}: an alias is a non-empty name without spaces")
+    return tuple(dict.fromkeys(alias for alias in aliases if alias != model_name))
+
+
+def check_alias_clashes(config: dict[str, Any] | None, model_name: str, aliases: tuple[str, ...]) -> None:
+    """An alias may not be another model's name or alias in config.json (the server refuses that)."""
+    for entry in (config or {}).get("mediapipe_config_list", []):
+        if not isinstance(entry, dict) or entry.get("name") == model_name:
+            continue
+        other = entry.get("name")
+        taken = {other, *(entry.get("aliases") or [])}
+        for alias in aliases:
+            if alias in taken:
+                role = "the name" if alias == other else "an alias"
+                raise InvalidOptionError(
+                    f"--alias '{alias}' of '{model_name}' is already {role} of '{other}'"
+                )
+
+
 def check_model_placement(repository: Path, model_name: str) -> None:
     """Refuse a model folder inside another model's folder, or holding one (its graph.pbtxt says so)."""
     model_dir = repository / model_name
@@ -212,6 +235,7 @@ class RepositoryPlan:
     replaces_version: bool
     requested_version: int | None
     overwrite: bool
+    aliases: tuple[str, ...] | None  # --alias values; None: keep the entry's aliases
     staging: Path  # temporary folder inside the repository
     staging_lock: int  # descriptor holding the staging folder's lock
 
@@ -282,12 +306,14 @@ def plan_export(
     task: Task,
     requested_version: int | None,
     overwrite: bool,
+    aliases: tuple[str, ...] = (),
 ) -> RepositoryPlan:
     """Check the repository can take the export, pick the version and create the staging folder.
 
     Under the repository lock: staging folders of dead exports are swept first.
     """
     validate_model_name(model_name)
+    chosen_aliases = validate_aliases(model_name, aliases) if aliases else None
     repository = repository.absolute()
     config_path = config_path.absolute()
     if config_path.is_dir():
@@ -296,7 +322,7 @@ def plan_export(
     _check_writable_folder(config_path.parent, "folder of config.json")
     with repository_lock(repository, config_path):
         sweep_abandoned_staging(repository)
-        read_repository_config(config_path)
+        check_alias_clashes(read_repository_config(config_path), model_name, chosen_aliases or ())
         check_model_placement(repository, model_name)
         model_dir = repository / model_name
         if model_dir.exists() and not model_dir.is_dir():
@@ -320,6 +346,7 @@ def plan_export(
         replaces_version=replaces,
         requested_version=requested_version,
         overwrite=overwrite,
+        aliases=chosen_aliases,
         staging=staging,
         staging_lock=staging_lock,
     )
@@ -378,14 +405,27 @@ def config_base_path(config_path: Path, model_dir: Path) -> str:
     return Path(os.path.relpath(model_dir, config_path.parent)).as_posix()
 
 
-def merged_config(existing: dict[str, Any] | None, model_name: str, base_path: str) -> dict[str, Any]:
-    """existing with this model's mediapipe entry added or replaced in place; all else kept."""
+def merged_config(
+    existing: dict[str, Any] | None,
+    model_name: str,
+    base_path: str,
+    aliases: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """existing with this model's mediapipe entry added or replaced in place; all else kept.
+
+    aliases: the entry's "aliases" (checked against the other entries); None keeps the ones it had.
+    """
     config: dict[str, Any] = (
         dict(existing) if existing else {"model_config_list": [], "mediapipe_config_list": []}
     )
-    entry = {"name": model_name, "base_path": base_path}
+    entry: dict[str, Any] = {"name": model_name, "base_path": base_path}
     entries = list(config.get("mediapipe_config_list", []))
     positions = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == model_name]
+    kept_aliases = entries[positions[0]].get("aliases") if positions else None
+    if aliases is not None:
+        check_alias_clashes(config, model_name, aliases)
+    if aliases or (aliases is None and kept_aliases):
+        entry["aliases"] = list(aliases or kept_aliases or [])
     if positions:
         entries[positions[0]] = entry
         entries = [e for i, e in enumerate(entries) if i not in positions[1:]]  # no duplicates survive
@@ -512,7 +552,9 @@ def _move_into_place(plan: RepositoryPlan, version: int) -> None:
             os.replace(plan.staged_model_dir / name, final)
         existing = read_repository_config(plan.config_path)
         holdpoints.hold("config")
-        config = merged_config(existing, plan.model_name, config_base_path(plan.config_path, model_dir))
+        config = merged_config(
+            existing, plan.model_name, config_base_path(plan.config_path, model_dir), plan.aliases
+        )
         write_text_atomically(plan.config_path, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     except BaseException:
         for action in reversed(undo):

@@ -126,6 +126,17 @@ GRACEFUL_SHUTDOWN_S = 30
     help="File of API keys, one a line (# comments); re-read when it changes.",
 )
 @click.option("--protect_metrics", is_flag=True, help="With API keys, /metrics needs a key too.")
+@click.option(
+    "--default_rerank_model",
+    default=None,
+    help="The reranker (name or alias) that answers requests naming no model. Default: the one reranker "
+    "served; with several, requests must name one.",
+)
+@click.option(
+    "--default_embeddings_model",
+    default=None,
+    help="The embedder (name or alias) that answers requests naming no model (as --default_rerank_model).",
+)
 @click.option("--log_level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def main(
     config_path: Path,
@@ -145,6 +156,8 @@ def main(
     api_keys: tuple[str, ...],
     api_key_file: Path | None,
     protect_metrics: bool,
+    default_rerank_model: str | None,
+    default_embeddings_model: str | None,
     log_level: str,
 ) -> None:
     """Serve the rerank and embeddings models listed in CONFIG_PATH (Cohere and OpenAI APIs)."""
@@ -175,6 +188,8 @@ def main(
         api_key_file=api_key_file.resolve() if api_key_file else None,
         protect_metrics=protect_metrics,
         log_level=log_level,
+        default_rerank_model=default_rerank_model,
+        default_embeddings_model=default_embeddings_model,
     )
     if not settings.config_path.exists():
         raise click.BadParameter(f"{settings.config_path} does not exist", param_hint="--config_path")

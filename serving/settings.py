@@ -26,3 +26,5 @@ class ServerSettings:
     api_key_file: Path | None = None  # one key a line; re-read when it changes
     protect_metrics: bool = False  # /metrics needs a key too
     log_level: str = "info"
+    default_rerank_model: str | None = None  # answers rerank requests that name no model
+    default_embeddings_model: str | None = None  # answers embeddings requests that name no model

@@ -80,6 +80,7 @@ class ModelEntry:
     serving: list[int] = field(default_factory=list)  # highest first; requests use serving[0]
     error: str | None = None  # the model's configuration could not be read
     removed: bool = False
+    aliases: tuple[str, ...] = ()  # other names requests may use (config.json "aliases")
     seen: dict[int, VersionFiles] = field(default_factory=dict)  # last observation of the folders
 
 
@@ -90,6 +91,7 @@ class ServedModel:
     version: int
     loaded_at: float
     tokenizer_info: TokenizerInfo | None = None  # its prompts and templates, for the model list
+    aliases: tuple[str, ...] = ()
 
 
 class Lease:
@@ -135,6 +137,7 @@ class ModelRegistry:
         self.core.set_property({"ENABLE_MMAP": False})
         self.config_error: str | None = None
         self._models: dict[str, ModelEntry] = {}
+        self._aliases: dict[str, str] = {}  # alias -> model name (config.json checks they are unique)
         self._lock = threading.RLock()  # guards the state above
         self._reload_lock = threading.Lock()  # one reload at a time
         self._retiring: dict[int, tuple[Servable, VersionStatus | None]] = {}
@@ -206,6 +209,7 @@ class ModelRegistry:
             self.config_error = None
             wanted = {entry.name for entry in entries}
             with self._lock:
+                self._aliases = {alias: entry.name for entry in entries for alias in entry.aliases}
                 for model in self._models.values():
                     if model.name not in wanted and not model.removed:
                         log.info("model %s was removed from %s: unloading", model.name, self.config_path)
@@ -247,6 +251,7 @@ class ModelRegistry:
             if model.error is not None:
                 log.info("model %s: configuration is valid again", model.name)
             model.spec, model.task, model.error = spec, spec.task, None
+            model.aliases = entry.aliases
         return model, spec
 
     def _observe(
@@ -415,6 +420,11 @@ class ModelRegistry:
             servable.inflight += 1
             return Lease(self, servable)
 
+    def canonical(self, name: str) -> str:
+        """The model's configured name for a name or an alias (unknown names come back unchanged)."""
+        with self._lock:
+            return name if name in self._models else self._aliases.get(name, name)
+
     def _find(self, name: str | None, task: Task) -> ModelEntry:
         active = [m for m in self._models.values() if not m.removed]
         if name is None:
@@ -425,7 +435,7 @@ class ModelRegistry:
                 raise ModelNotFound(f"no {task.value} model is configured")
             names = ", ".join(sorted(m.name for m in candidates))
             raise InvalidRequest(f"required: several {task.value} models are served ({names})", field="model")
-        model = self._models.get(name)
+        model = self._models.get(self.canonical(name))
         if model is None or model.removed:
             served = ", ".join(sorted(m.name for m in active if m.task is task)) or "none"
             raise ModelNotFound(f"model '{name}' is not served ({task.value} models: {served})")
@@ -483,18 +493,19 @@ class ModelRegistry:
                             servable.version,
                             servable.loaded_at,
                             servable.tokenizer_info,
+                            model.aliases,
                         )
                     )
             return served
 
     def is_known(self, name: str) -> bool:
         with self._lock:
-            model = self._models.get(name)
+            model = self._models.get(self.canonical(name))
             return model is not None and not model.removed
 
     def is_model_ready(self, name: str) -> bool:
         with self._lock:
-            model = self._models.get(name)
+            model = self._models.get(self.canonical(name))
             return model is not None and not model.removed and bool(model.serving)
 
     def queue_sizes(self) -> dict[str, int]:

@@ -105,6 +105,7 @@ class GraphEntry:
     base_path: Path  # absolute model folder
     graph_path: Path
     subconfig_path: Path
+    aliases: tuple[str, ...] = ()  # other names requests may use ("aliases" beside the entry)
 
 
 @dataclass(frozen=True)
@@ -177,9 +178,32 @@ def read_config(config_path: Path) -> list[GraphEntry]:
                 base_path=base_path,
                 graph_path=_resolve(base_path, graph_value),
                 subconfig_path=_resolve(base_path, subconfig_value),
+                aliases=_read_aliases(item, name, where),
             )
         )
+    check_aliases(entries, config_path)
     return entries
+
+
+def _read_aliases(item: dict[str, Any], name: str, where: str) -> tuple[str, ...]:
+    """The entry's "aliases": a list of non-empty strings (its own name and repeats dropped)."""
+    raw = item.get("aliases", [])
+    if not isinstance(raw, list) or not all(isinstance(alias, str) and alias.strip() for alias in raw):
+        raise ConfigError(f"{where}: aliases must be a list of non-empty strings")
+    return tuple(dict.fromkeys(alias for alias in raw if alias != name))
+
+
+def check_aliases(entries: list[GraphEntry], config_path: Path) -> None:
+    """Every name and alias must lead to one model: a clash is an error naming both models."""
+    owners = {entry.name: (entry.name, "the name") for entry in entries}
+    for entry in entries:
+        for alias in entry.aliases:
+            owner, role = owners.get(alias, (entry.name, ""))
+            if owner != entry.name:
+                raise ConfigError(
+                    f"{config_path}: alias '{alias}' of '{entry.name}' is also {role} of '{owner}'"
+                )
+            owners[alias] = (entry.name, "an alias")
 
 
 def _graph_node(graph: pbtxt.Message, path: Path) -> tuple[Task, pbtxt.Message]:
