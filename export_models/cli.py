@@ -16,7 +16,7 @@ from export_models import interruption
 from export_models.errors import ExportError
 from export_models.pipeline import WEIGHT_FORMATS, ExportRequest, ExportResult, run_export
 from export_models.prompt_framing import parse_prompts
-from serving.repository.layout import Pooling, Task
+from serving.repository.layout import GraphFormat, Pooling, Task
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -156,6 +156,14 @@ def common_options(command: F) -> F:
             help='Extra optimum-cli arguments, e.g. "--sym --group-size -1".',
         ),
         click.option(
+            "--graph_format",
+            type=click.Choice([f.value for f in GraphFormat]),
+            default=GraphFormat.LEGACY.value,
+            show_default=True,
+            help="legacy: the versioned tree of OpenVINO Model Server's rerank/embeddings export (OVMS "
+            "2024.5 on); ov: the flat folder of its rerank_ov/embeddings_ov export (OVMS 2025.2 on).",
+        ),
+        click.option(
             "--trust_remote_code",
             "--trust-remote-code",
             "trust_remote_code",
@@ -256,6 +264,7 @@ def embeddings(**options: Any) -> None:
 
 
 def _common(options: dict[str, Any]) -> dict[str, Any]:
+    common: dict[str, Any] = {"graph_format": GraphFormat(options["graph_format"])}
     keys = (
         "source_model",
         "model_name",
@@ -269,7 +278,7 @@ def _common(options: dict[str, Any]) -> dict[str, Any]:
         "extra_quantization_params",
         "trust_remote_code",
     )
-    return {key: options[key] for key in keys}
+    return common | {key: options[key] for key in keys}
 
 
 if __name__ == "__main__":

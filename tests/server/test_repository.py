@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import openvino as ov
 import pytest
 
 from serving.repository import pbtxt
@@ -13,11 +14,13 @@ from serving.repository.config import (
     ConfigError,
     EmbeddingsOptions,
     RerankOptions,
+    ServableSpec,
     VersionPolicy,
     read_config,
     read_servable_spec,
+    resolve_options,
 )
-from serving.repository.layout import Pooling, Task
+from serving.repository.layout import Pooling, Task, read_model_info
 from serving.repository.versions import scan_versions, stable_versions
 
 from .conftest import ExportedModel
@@ -81,11 +84,17 @@ def test_version_policies() -> None:
             VersionPolicy.parse(bad, "x")
 
 
+def served_options(spec: ServableSpec) -> RerankOptions | EmbeddingsOptions:
+    """The settings version 1 is served with: the graph's, else its runtime info's."""
+    model_info = read_model_info(ov.Core().read_model(spec.scan_versions()[1].model_xml))
+    return resolve_options(spec.task, spec.options, model_info)
+
+
 def test_exported_repository_reads_into_specs(exported_models: dict[str, ExportedModel]) -> None:
     reranker, embedder = exported_models["test/xlmr-few-chunks"], exported_models["test/minilm-truncate"]
     entries = {e.name: e for e in read_config(reranker.folder.parents[1] / "config.json")}
     spec = read_servable_spec(entries[reranker.name])
-    assert spec.task is Task.RERANK and spec.options == RerankOptions(
+    assert spec.task is Task.RERANK and served_options(spec) == RerankOptions(
         max_allowed_chunks=3, max_doc_length=16000
     )
     assert spec.tokenizer.base_path == reranker.folder / "tokenizer" and spec.tokenizer.target_device == "CPU"
@@ -93,7 +102,9 @@ def test_exported_repository_reads_into_specs(exported_models: dict[str, Exporte
     assert spec.model.plugin_config["INFERENCE_PRECISION_HINT"] == "f32"  # fp32 export
     entries = {e.name: e for e in read_config(embedder.folder.parents[1] / "config.json")}
     spec = read_servable_spec(entries[embedder.name])
-    assert spec.options == EmbeddingsOptions(pooling=Pooling.MEAN, normalize_embeddings=True, truncate=True)
+    assert served_options(spec) == EmbeddingsOptions(
+        pooling=Pooling.MEAN, normalize_embeddings=True, truncate=True
+    )
 
 
 def test_config_errors_name_the_file(tmp_path: Path) -> None:
