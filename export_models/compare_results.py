@@ -148,13 +148,8 @@ def read_exported_model(config_path: Path, model_name: str, version: int | None 
         reason = reason or exc.__class__.__name__
         raise CompareError(f"cannot read the export's runtime info of '{model_name}': {reason}") from exc
     return ExportedModel(
-        name=model_name,
-        spec=spec,
-        version=version,
-        tokenizer_xml=files.tokenizer_xml,
-        model_xml=files.model_xml,
-        model_info=model_info,
-        tokenizer_info=tokenizer_info,
+        name=model_name, spec=spec, version=version, tokenizer_xml=files.tokenizer_xml,
+        model_xml=files.model_xml, model_info=model_info, tokenizer_info=tokenizer_info,
     )
 
 
