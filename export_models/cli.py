@@ -16,7 +16,7 @@ from export_models import interruption
 from export_models.errors import ExportError
 from export_models.pipeline import WEIGHT_FORMATS, ExportRequest, ExportResult, run_export
 from export_models.prompt_framing import parse_prompts
-from serving.repository.layout import Pooling, Task
+from serving.repository.layout import GraphFormat, Pooling, Task
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,7 +108,8 @@ def common_options(command: F) -> F:
             "aliases",
             multiple=True,
             help="Another name requests may use for the model, e.g. a short name (repeatable). Kept in "
-            "config.json beside the entry; an export without --alias keeps the aliases the entry has.",
+            "aliases.json beside config.json (OpenVINO Model Server refuses extra keys in config.json); "
+            "an export without --alias keeps the aliases the model has.",
         ),
         click.option(
             "--weight-format",
@@ -161,6 +162,14 @@ def common_options(command: F) -> F:
             "--extra_quantization_params",
             default="",
             help='Extra optimum-cli arguments, e.g. "--sym --group-size -1".',
+        ),
+        click.option(
+            "--graph_format",
+            type=click.Choice([f.value for f in GraphFormat]),
+            default=GraphFormat.LEGACY.value,
+            show_default=True,
+            help="legacy: the versioned tree of OpenVINO Model Server's rerank/embeddings export (OVMS "
+            "2024.5 on); ov: the flat folder of its rerank_ov/embeddings_ov export (OVMS 2025.2 on).",
         ),
         click.option(
             "--trust_remote_code",
@@ -263,6 +272,7 @@ def embeddings(**options: Any) -> None:
 
 
 def _common(options: dict[str, Any]) -> dict[str, Any]:
+    common: dict[str, Any] = {"graph_format": GraphFormat(options["graph_format"])}
     keys = (
         "source_model",
         "model_name",
@@ -277,7 +287,7 @@ def _common(options: dict[str, Any]) -> dict[str, Any]:
         "trust_remote_code",
         "aliases",
     )
-    return {key: options[key] for key in keys}
+    return common | {key: options[key] for key in keys}
 
 
 if __name__ == "__main__":

@@ -77,6 +77,16 @@ class RaggedTokens:
     def row(self, index: int) -> np.ndarray:
         return self.ids[self.offsets[index] : self.offsets[index + 1]]
 
+    def strip(self, head: int, tail: int) -> RaggedTokens:
+        """Every text without its first `head` and last `tail` ids (the special tokens a tokenizer IR
+        that frames texts itself put there); a text shorter than that becomes empty."""
+        if not head and not tail:
+            return self
+        lengths = self.lengths
+        within = np.arange(len(self.ids), dtype=np.int64) - np.repeat(self.offsets[:-1], lengths)
+        keep = (within >= head) & (within < np.repeat(lengths, lengths) - tail)
+        return RaggedTokens.from_lengths(self.ids[keep], np.maximum(lengths - head - tail, 0))
+
     def tail(self, first: int) -> RaggedTokens:
         """The texts from index `first` on (e.g. the documents after the query)."""
         offsets = self.offsets[first:] - self.offsets[first]

@@ -108,10 +108,13 @@ def _from_dense(input_ids: np.ndarray, attention_mask: np.ndarray) -> RaggedToke
 class Tokenizer:
     """A compiled tokenizer IR with its own pool of infer requests.
 
-    `model` is consumed: its graph may be rewired (see the module docstring).
+    `model` is consumed: its graph may be rewired (see the module docstring). `strip` = (head,
+    tail): how many ids an IR that adds special tokens puts before and after every text; they are
+    taken off, so callers always get the texts' own ids (set it once the layout is known).
     """
 
-    def __init__(self, core: ov.Core, model: ov.Model, label: str) -> None:
+    def __init__(self, core: ov.Core, model: ov.Model, label: str, strip: tuple[int, int] = (0, 0)) -> None:
+        self.strip = strip
         ragged_outputs = _ragged_ids_outputs(model)
         dense_names = [output.get_any_name() for output in model.outputs]
         packed_parameters = _bypass_string_unpack(model)
@@ -136,10 +139,11 @@ class Tokenizer:
         return {0: ov.Tensor([_utf8(text).decode("utf-8") for text in texts])}
 
     def _unpack(self, outputs: list[np.ndarray]) -> RaggedTokens:
-        return _from_ragged(*outputs) if self.ragged else _from_dense(*outputs)
+        tokens = _from_ragged(*outputs) if self.ragged else _from_dense(*outputs)
+        return tokens.strip(*self.strip)
 
     async def tokenize(self, texts: list[str]) -> RaggedTokens:
-        """Token ids (no special tokens) of every text, in one tokenizer call.
+        """Token ids (no special tokens: see `strip`) of every text, in one tokenizer call.
 
         A few short texts (a query and a handful of documents) are tokenized right here when an
         infer request is idle: that takes tens of microseconds, less than handing them to a worker

@@ -26,7 +26,7 @@ from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
 from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
 from serving.repository.layout import Task, TokenizerInfo
-from serving.repository.versions import VersionFiles, scan_versions, stable_versions
+from serving.repository.versions import VersionFiles, stable_versions
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ class ModelRegistry:
 
         def scan(spec: ServableSpec) -> dict[int, VersionFiles]:
             try:
-                return scan_versions(spec.tokenizer.base_path, spec.model.base_path)
+                return spec.scan_versions()
             except (OSError, ValueError) as err:  # e.g. a base_path the filesystem rejects
                 log.error("model %s: cannot list its version folders: %s", spec.name, err)
                 return {}
@@ -303,6 +303,16 @@ class ModelRegistry:
         they settle; it is rebuilt then. Without this, the policy would fall back to an older
         version for the few seconds a copy takes, and come back after.
         """
+        # A version loaded with another configuration (config.json now names a new flat folder, say)
+        # keeps serving while its own files are there, until the new one is complete and settled.
+        present = present | {
+            v
+            for v, status in model.versions.items()
+            if status.servable is not None
+            and status.spec != spec
+            and status.files is not None
+            and status.files.model_xml.is_file()
+        }
         loaded = {
             v
             for v in present

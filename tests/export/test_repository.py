@@ -22,7 +22,14 @@ from export_models import source as source_module
 from export_models.errors import InvalidOptionError
 from export_models.repository import REPOSITORY_LOCK, STAGING_PREFIX, merged_config, servable_versions
 from serving.repository import pbtxt
-from serving.repository.config import EmbeddingsOptions, RerankOptions, read_config, read_servable_spec
+from serving.repository.config import (
+    EmbeddingsOptions,
+    GraphOptions,
+    RerankOptions,
+    read_config,
+    read_servable_spec,
+    resolve_options,
+)
 from serving.repository.layout import Pooling, Task, read_model_info, read_tokenizer_info
 from tests.support.exports import Exported
 from tests.support.references import HFReranker
@@ -143,16 +150,24 @@ def test_merged_config_removes_duplicates_of_its_own_entry() -> None:
 
 
 def test_rerank_graph_and_subconfig_parse_back(exported: Callable[..., Exported]) -> None:
+    """The default (--graph_format legacy) graph: OVMS's seed-era three nodes."""
     export = exported("cross-encoder", "fp32")
     graph = pbtxt.parse((export.model_dir / "graph.pbtxt").read_text())
     assert graph["input_stream"] == "REQUEST_PAYLOAD:input"
     assert graph["output_stream"] == "RESPONSE_PAYLOAD:output"
-    node = graph["node"]
-    assert node["name"] == "RerankExecutor"
-    assert node["calculator"] == "RerankCalculatorOV"
-    assert node["input_side_packet"] == "RERANK_NODE_RESOURCES:rerank_servable"
-    options = node["node_options"]["[type.googleapis.com/mediapipe.RerankCalculatorOVOptions]"]
-    assert options == {"max_allowed_chunks": 10000, "max_doc_length": 16000}
+    tokenizer_node, model_node, node = graph["node"]
+    session = "[type.googleapis.com/mediapipe.OpenVINOModelServerSessionCalculatorOptions]"
+    assert tokenizer_node["output_side_packet"] == "SESSION:tokenizer"
+    assert tokenizer_node["node_options"][session] == {
+        "servable_name": f"{export.model_name}_tokenizer_model"
+    }
+    assert model_node["output_side_packet"] == "SESSION:rerank"
+    assert model_node["node_options"][session] == {"servable_name": f"{export.model_name}_rerank_model"}
+    assert node["calculator"] == "RerankCalculator"
+    assert node["input_side_packet"] == ["TOKENIZER_SESSION:tokenizer", "RERANK_SESSION:rerank"]
+    options = node["node_options"]["[type.googleapis.com/mediapipe.RerankCalculatorOptions]"]
+    assert options == {"max_allowed_chunks": 10000, "max_position_embeddings": 512}
+    assert export.model_info().max_doc_length == 16000  # no such field in OVMS's message
 
     subconfig = read_json(export.model_dir / "subconfig.json")
     tokenizer, model = (item["config"] for item in subconfig["model_config_list"])
@@ -176,7 +191,8 @@ def test_server_reads_what_export_writes(exported: Callable[..., Exported]) -> N
     rerank, embeddings = exported("cross-encoder", "int8"), exported("minilm", "fp32")
     (entry,) = read_config(rerank.config_path)
     spec = read_servable_spec(entry)
-    assert spec.task is Task.RERANK and spec.options == RerankOptions(10000, 16000)
+    assert spec.task is Task.RERANK
+    assert resolve_options(spec.task, spec.options, rerank.model_info()) == RerankOptions(10000, 16000)
     assert spec.tokenizer.base_path == rerank.model_dir / "tokenizer"
     assert spec.model.base_path == rerank.model_dir / "rerank"
     assert spec.model.plugin_config == {"NUM_STREAMS": "1"}  # int8 keeps the plugin's default precision
@@ -184,7 +200,10 @@ def test_server_reads_what_export_writes(exported: Callable[..., Exported]) -> N
     spec = read_servable_spec(entry)
     # all-MiniLM-L6-v2's 1_Pooling/config.json says mean pooling; normalize by default.
     assert spec.task is Task.EMBEDDINGS
-    assert spec.options == EmbeddingsOptions(pooling=Pooling.MEAN, normalize_embeddings=True, truncate=False)
+    assert spec.options == GraphOptions(normalize_embeddings=True)  # pooling: the runtime info's
+    assert resolve_options(spec.task, spec.options, embeddings.model_info()) == EmbeddingsOptions(
+        pooling=Pooling.MEAN, normalize_embeddings=True, truncate=False
+    )
     assert spec.model.plugin_config["INFERENCE_PRECISION_HINT"] == "f32"
 
 
@@ -235,11 +254,9 @@ def test_embeddings_options_and_relative_source(
     ok(run_export("embeddings", relative_source, repo, *extra, weight_format="fp16"))
     assert [entry.name for entry in read_config(repo / "config.json")] == ["with-pooling"]
     model_dir = repo / "with-pooling"
-    options = pbtxt.parse((model_dir / "graph.pbtxt").read_text())["node"]["node_options"]
-    assert options["[type.googleapis.com/mediapipe.EmbeddingsCalculatorOVOptions]"] == {
-        "pooling": "MEAN",
-        "normalize_embeddings": False,
-        "truncate": True,
+    options = pbtxt.parse((model_dir / "graph.pbtxt").read_text())["node"][2]["node_options"]
+    assert options["[type.googleapis.com/mediapipe.EmbeddingsCalculatorOptions]"] == {
+        "normalize_embeddings": False
     }
     _, model = (item["config"] for item in read_json(model_dir / "subconfig.json")["model_config_list"])
     assert model["name"] == "with-pooling_embeddings_model" and model["base_path"] == "embeddings"
@@ -247,6 +264,7 @@ def test_embeddings_options_and_relative_source(
     assert model["plugin_config"] == {"NUM_STREAMS": "2"}
     core = ov.Core()
     info = read_model_info(core.read_model(model_dir / "embeddings" / "1" / "model.xml"))
+    assert (info.pooling, info.normalize_embeddings, info.truncate) == ("MEAN", False, True)
     assert info.source_model == str(source.resolve())
     assert (info.task, info.weight_format, info.num_labels) == ("embeddings", "fp16", 0)
     assert read_tokenizer_info(core.read_model(model_dir / "tokenizer" / "1" / "model.xml")).max_length == 128
@@ -394,8 +412,11 @@ def test_config_outside_the_repository_gets_a_relative_base_path(console_export:
 def test_rerank_options_reach_the_graph(console_export: ConsoleExport) -> None:
     ok(console_export.result)
     graph = pbtxt.parse((console_export.repo / TINY / "graph.pbtxt").read_text())
-    options = graph["node"]["node_options"]["[type.googleapis.com/mediapipe.RerankCalculatorOVOptions]"]
-    assert options == {"max_allowed_chunks": 3, "max_doc_length": 300}
+    options = graph["node"][2]["node_options"]["[type.googleapis.com/mediapipe.RerankCalculatorOptions]"]
+    assert options["max_allowed_chunks"] == 3
+    # OVMS's message has no max_doc_length: the runtime info keeps it.
+    model_xml = console_export.repo / TINY / "rerank" / "2" / "model.xml"
+    assert read_model_info(ov.Core().read_model(model_xml)).max_doc_length == 300
 
 
 def test_the_console_export_serves_from_the_outside_config(

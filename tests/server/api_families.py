@@ -2,7 +2,7 @@
 
 Its repository: the cross-encoder and the tiny XLM-R reranker of the session exports, under
 aliases; and an embedder exported here for real with `--alias` and `--prompt`, as version 2 of a
-model whose config.json entry had another alias (the export replaces it). The server requires an
+model that had another alias (the export replaces it). The server requires an
 API key and has a default model per task. Imported by each test module; the first one builds it.
 """
 
@@ -50,15 +50,13 @@ _built: dict[str, ApiServer] = {}
 
 
 def write_config_with_aliases(repo: Path, entries: dict[str, list[str]]) -> None:
-    """config.json with an "aliases" list beside each entry (as `--alias` at export writes it)."""
+    """config.json with these entries, and their aliases in aliases.json (as `--alias` writes them)."""
     config = {
         "model_config_list": [],
-        "mediapipe_config_list": [
-            {"name": name, "base_path": name, **({"aliases": aliases} if aliases else {})}
-            for name, aliases in entries.items()
-        ],
+        "mediapipe_config_list": [{"name": name, "base_path": name} for name in entries],
     }
     (repo / "config.json").write_text(json.dumps(config, indent=2))
+    (repo / "aliases.json").write_text(json.dumps({"aliases": entries}, indent=2))
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import openvino as ov
 import pytest
 
 from serving.repository import pbtxt
@@ -13,11 +14,13 @@ from serving.repository.config import (
     ConfigError,
     EmbeddingsOptions,
     RerankOptions,
+    ServableSpec,
     VersionPolicy,
     read_config,
     read_servable_spec,
+    resolve_options,
 )
-from serving.repository.layout import Pooling, Task
+from serving.repository.layout import Pooling, Task, read_model_info
 from serving.repository.versions import scan_versions, stable_versions
 
 REFERENCE_STYLE_GRAPH = """
@@ -79,11 +82,17 @@ def test_version_policies() -> None:
             VersionPolicy.parse(bad, "x")
 
 
+def served_options(spec: ServableSpec) -> RerankOptions | EmbeddingsOptions:
+    """The settings version 1 is served with: the graph's, else its runtime info's."""
+    model_info = read_model_info(ov.Core().read_model(spec.scan_versions()[1].model_xml))
+    return resolve_options(spec.task, spec.options, model_info)
+
+
 def test_exported_repository_reads_into_specs(main_repo: Path) -> None:
     """The shared server's repository: copies of fp32 exports, two with rewritten graph options."""
     entries = {e.name: e for e in read_config(main_repo / "config.json")}
     spec = read_servable_spec(entries["test/xlmr-few-chunks"])
-    assert spec.task is Task.RERANK and spec.options == RerankOptions(
+    assert spec.task is Task.RERANK and served_options(spec) == RerankOptions(
         max_allowed_chunks=3, max_doc_length=16000
     )
     folder = main_repo / "test/xlmr-few-chunks"
@@ -91,7 +100,9 @@ def test_exported_repository_reads_into_specs(main_repo: Path) -> None:
     assert spec.model.base_path == folder / "rerank"
     assert spec.model.plugin_config["INFERENCE_PRECISION_HINT"] == "f32"  # fp32 export
     spec = read_servable_spec(entries["test/minilm-truncate"])
-    assert spec.options == EmbeddingsOptions(pooling=Pooling.MEAN, normalize_embeddings=True, truncate=True)
+    assert served_options(spec) == EmbeddingsOptions(
+        pooling=Pooling.MEAN, normalize_embeddings=True, truncate=True
+    )
 
 
 def test_config_errors_name_the_file(tmp_path: Path) -> None:

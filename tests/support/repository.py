@@ -62,16 +62,26 @@ def _pbtxt_value(value: Any) -> str:
     return str(value)
 
 
+# The opening line of the rerank or embeddings node's options, in either graph form.
+_CALCULATOR_OPTIONS = re.compile(
+    r"^(\s*)\[type\.googleapis\.com\s*/\s*mediapipe\.(?:Rerank|Embeddings)Calculator(?:OV)?Options\]:?\s*\{\s*$",
+    re.MULTILINE,
+)
+
+
 def set_graph_options(model_folder: Path, **options: Any) -> None:
-    """Rewrite node options of graph.pbtxt (each must be there, as export renders them all)."""
+    """Rewrite node options of graph.pbtxt; one the graph lacks (OVMS's seed-era message has no
+    max_doc_length, pooling or truncate: the export keeps them in runtime info) is added to the
+    node's options, where this server reads it first."""
     path = model_folder / GRAPH_FILE
     text = path.read_text(encoding="utf-8")
     for key, value in options.items():
-        text, count = re.subn(
-            rf"^(\s*){key}:\s*\S+\s*$", rf"\g<1>{key}: {_pbtxt_value(value)}", text, flags=re.MULTILINE
-        )
+        line = f"{key}: {_pbtxt_value(value)}"
+        text, count = re.subn(rf"^(\s*){key}:\s*\S+\s*$", rf"\g<1>{line}", text, flags=re.MULTILINE)
+        if count == 0:
+            text, count = _CALCULATOR_OPTIONS.subn(rf"\g<0>\n\g<1>  {line}", text, count=1)
         if count != 1:
-            raise ValueError(f"{path}: no single '{key}:' line to rewrite")
+            raise ValueError(f"{path}: no single '{key}:' line or options block to rewrite")
     write_atomically(path, text)
     _, read_back = read_graph(path)  # the server's own reader sees the new values
     for key, value in options.items():
