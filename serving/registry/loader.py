@@ -80,6 +80,14 @@ def _vocab_size(model: ov.Model) -> int | None:
     return None
 
 
+def result_output_index(model: ov.Model, task: Task) -> int:
+    """The model output the pipeline reads: the logits, or an embedder's token embeddings."""
+    if task is Task.EMBEDDINGS:
+        names = [port.get_any_name() for port in model.outputs]
+        return names.index("last_hidden_state") if "last_hidden_state" in names else 0
+    return 0
+
+
 def _shown(path: Path, root: Path) -> str:
     """A path as messages show it: relative to the repository, never the server's absolute layout."""
     try:
@@ -153,10 +161,7 @@ def load_servable(
             "expected input_ids, attention_mask [, token_type_ids]"
         )
     vocab_size = _vocab_size(model)
-    output_index = 0
-    if spec.task is Task.EMBEDDINGS:
-        names = [port.get_any_name() for port in model.outputs]
-        output_index = names.index("last_hidden_state") if "last_hidden_state" in names else 0
+    output_index = result_output_index(model, spec.task)
 
     try:
         tokenizer = Tokenizer(core, tokenizer_model, f"{label}:tokenizer")

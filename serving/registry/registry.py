@@ -25,7 +25,7 @@ from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
 from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
-from serving.repository.layout import Task, TokenizerInfo
+from serving.repository.layout import ModelInfo, Task, TokenizerInfo
 from serving.repository.versions import VersionFiles, scan_versions, stable_versions
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class ServedModel:
     version: int
     loaded_at: float
     tokenizer_info: TokenizerInfo | None = None  # its prompts and templates, for the model list
+    model_info: ModelInfo | None = None  # its weight format and accuracy report, for the model list
 
 
 class Lease:
@@ -483,6 +484,7 @@ class ModelRegistry:
                             servable.version,
                             servable.loaded_at,
                             servable.tokenizer_info,
+                            servable.model_info,
                         )
                     )
             return served
