@@ -421,7 +421,7 @@ def quantize_step(ctx: ExportContext) -> None:
     if chosen is None or model is None:
         failed = "; ".join(f"{c.label}: {', '.join(c.failures)}" for c in report.candidates)
         raise AccuracyGateError(
-            f"{'no format' if len(formats) > 1 else 'static int8'} passes the accuracy gate "
+            f"{'no format passes' if len(formats) > 1 else 'static int8 fails'} the accuracy gate "
             f"({ctx.gate.describe()}) against the fp32 model: {failed}; nothing was written "
             "(--max_accuracy_drop sets the gate)"
         )
