@@ -14,7 +14,14 @@ import click
 
 from export_models import interruption
 from export_models.errors import ExportError
-from export_models.pipeline import WEIGHT_FORMATS, ExportRequest, ExportResult, run_export
+from export_models.pipeline import (
+    AUTO,
+    QUANTIZATIONS,
+    WEIGHT_FORMATS,
+    ExportRequest,
+    ExportResult,
+    run_export,
+)
 from export_models.prompt_framing import parse_prompts
 from serving.repository.layout import GraphFormat, Pooling, Task
 
@@ -115,10 +122,34 @@ def common_options(command: F) -> F:
             "--weight-format",
             "--weight_format",
             "weight_format",
-            type=click.Choice(WEIGHT_FORMATS),
+            type=click.Choice((*WEIGHT_FORMATS, AUTO)),
             default="int8",
             show_default=True,
-            help="int8: weight-only int8 through NNCF; fp16: fp16 weights; fp32: exact.",
+            help="int8: weight-only int8 through NNCF (with --quantization static: int8 weights and "
+            "activations); fp16: fp16 weights; fp32: exact; auto: the fastest of fp16, int8 and static int8 "
+            "on this CPU that passes the accuracy gate.",
+        ),
+        click.option(
+            "--quantization",
+            type=click.Choice(QUANTIZATIONS),
+            default="none",
+            show_default=True,
+            help="static: int8 activations as well as weights, calibrated on --calibration_data, checked "
+            "against the fp32 model (--max_accuracy_drop).",
+        ),
+        click.option(
+            "--calibration_data",
+            default=None,
+            type=click.Path(path_type=Path),
+            help='JSONL ({"query", "document"} for rerank, {"text"} for embeddings) or plain text lines '
+            "(query<TAB>document, or one input a line). Default: the calibration set shipped with ovtext.",
+        ),
+        click.option(
+            "--max_accuracy_drop",
+            default=None,
+            help="The accuracy gate: one number (the drop allowed on every figure), or NAME=DROP,... with "
+            "NAME in ndcg@10, top1, spearman, max_diff (rerank), cosine, recall@10 (embeddings). Default: "
+            "ndcg@10=0.01,top1=0.05 (rerank), cosine=0.01 (embeddings).",
         ),
         click.option(
             "--model_repository_path",
@@ -286,6 +317,9 @@ def _common(options: dict[str, Any]) -> dict[str, Any]:
         "extra_quantization_params",
         "trust_remote_code",
         "aliases",
+        "quantization",
+        "calibration_data",
+        "max_accuracy_drop",
     )
     return common | {key: options[key] for key in keys}
 

@@ -54,6 +54,10 @@ class InvalidOptionError(ExportError):
     """An option value that cannot work (model name, quantization parameters, pooling)."""
 
 
+class AccuracyGateError(ExportError):
+    """The quantized model is further from the fp32 model than --max_accuracy_drop allows."""
+
+
 class ModelConversionError(ExportError):
     """optimum-cli failed to convert the model."""
 

@@ -1,23 +1,25 @@
 """The export as a list of steps over one shared context.
 
-    resolve source -> plan repository -> convert model -> [quantize activations] ->
-    convert tokenizer -> write IRs with runtime info -> render the graph (and the form's other
-    files) -> commit
+    resolve source -> plan repository -> convert model -> convert tokenizer ->
+    [quantize: static int8 or --weight-format auto] -> write IRs with runtime info ->
+    render the graph (and the form's other files) -> commit
 
 Two forms of the model folder (--graph_format, README "Model repository format"): legacy, the
 versioned tree of OpenVINO Model Server's `rerank`/`embeddings` export, and ov, the flat folder of
 its `rerank_ov`/`embeddings_ov` export.
 
 The first two steps check everything that can be checked cheaply (source, architecture,
-options, repository, version) before the slow conversion starts. Each step reads what
-earlier steps put into the ExportContext and adds its own result. A later step such as
-activation int8 quantization with calibration and an accuracy report slots in after
-"convert model": it reads ctx.model_xml and points it at the quantized IR (see
-default_steps()). Nothing reaches the repository before the final commit step.
+options, repository, version, calibration file, accuracy gate) before the slow conversion
+starts. Each step reads what earlier steps put into the ExportContext and adds its own result.
+The quantization step (only with --quantization static or --weight-format auto) comes after the
+tokenizer, whose IR and framing build its calibration inputs: it reads ctx.model_xml (the fp32
+conversion) and points it at the model it keeps. Nothing reaches the repository before the
+final commit step.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from export_models import (
+    accuracy,
+    calibration_data,
     causal_lm,
     convert_model,
     convert_tokenizer,
@@ -36,7 +40,14 @@ from export_models import (
     repository,
     source,
 )
-from export_models.errors import ExportError, ExportIOError, InvalidOptionError, RepositoryNotWritableError
+from export_models.accuracy import STATIC_INT8, ModelFormat
+from export_models.errors import (
+    AccuracyGateError,
+    ExportError,
+    ExportIOError,
+    InvalidOptionError,
+    RepositoryNotWritableError,
+)
 from serving.repository.families import Conversion, Family, find_family
 from serving.repository.layout import (
     CONFIG_FILE,
@@ -62,6 +73,9 @@ if TYPE_CHECKING:
     import openvino as ov
 
 WEIGHT_FORMATS = convert_model.WEIGHT_FORMATS
+AUTO = "auto"  # --weight-format auto: the fastest of fp16, int8 and static int8 that passes the gate
+QUANTIZATIONS = ("none", "static")
+ACCURACY_FILE = "accuracy.json"  # beside the quantized IR
 
 
 @dataclass(frozen=True)
@@ -92,10 +106,19 @@ class ExportRequest:
     truncate: bool = False
     prompts: tuple[tuple[str, str], ...] = ()  # (name, text), on top of the model's own prompts
     default_prompt_name: str | None = None
+    # static int8 (weights and activations, calibrated; with weight_format int8) or none
+    quantization: str = "none"
+    calibration_data: Path | None = None  # default: the set shipped in export_models/data/
+    max_accuracy_drop: str | None = None  # export_models/accuracy.py, parse_gate
 
     @property
     def config_path(self) -> Path:
         return self.config_file_path or self.model_repository_path / CONFIG_FILE
+
+    @property
+    def quantizes(self) -> bool:
+        """The export calibrates and reports accuracy (static int8, or auto choosing among formats)."""
+        return self.quantization == "static" or self.weight_format == AUTO
 
 
 class Progress(Protocol):
@@ -140,6 +163,11 @@ class ExportContext:
     hf_tokenizer: Any = None
     tokenizer_ir: ov.Model | None = None
     tokenizer_info: TokenizerInfo | None = None
+    # What is written: the requested format, or what the quantization step chose.
+    model_format: ModelFormat | None = None
+    calibration: list[calibration_data.Request] | None = None  # --calibration_data, read up front
+    gate: accuracy.AccuracyGate | None = None
+    accuracy_report: accuracy.AccuracyReport | None = None
     model_info: ModelInfo | None = None
     # Written into both IRs: the server refuses a version whose tokenizer and model disagree.
     export_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -175,10 +203,7 @@ class ExportResult:
 def resolve_source_step(ctx: ExportContext) -> None:
     """Find the source, check it fits the task, and check the options that depend on it."""
     request = ctx.request
-    if request.weight_format not in WEIGHT_FORMATS:
-        raise InvalidOptionError(
-            f"--weight-format {request.weight_format}: choose one of {', '.join(WEIGHT_FORMATS)}"
-        )
+    check_quantization_options(request)
     convert_model.split_extra_params(request.extra_quantization_params)  # fail early on bad quoting
     for name, value in (
         ("--num_streams", request.num_streams),
@@ -208,6 +233,12 @@ def resolve_source_step(ctx: ExportContext) -> None:
         raise InvalidOptionError(f"--instruction: {resolved.architecture} takes no instruction")
     notes = source.validate_for_task(resolved, request.task, family, request.trust_remote_code)
     ctx.source, ctx.family = resolved, family
+    if request.quantizes:
+        ctx.gate = accuracy.parse_gate(request.task, request.max_accuracy_drop)
+        if request.calibration_data is not None:
+            ctx.calibration = calibration_data.read_file(request.task, request.calibration_data)
+    else:
+        ctx.model_format = ModelFormat.plain(request.weight_format)
     if request.task is Task.EMBEDDINGS:
         fallback = family.pooling if family and family.pooling else Pooling.CLS
         ctx.pooling = request.pooling or source.default_pooling(resolved, fallback)
@@ -215,6 +246,41 @@ def resolve_source_step(ctx: ExportContext) -> None:
     ctx.progress.note(f"{resolved.recorded}: {resolved.architecture}{recipe}")
     for note in notes:
         ctx.progress.note(f"note: {note}")
+
+
+def check_quantization_options(request: ExportRequest) -> None:
+    """Option combinations that cannot work, refused before anything is converted."""
+    if request.weight_format not in (*WEIGHT_FORMATS, AUTO):
+        raise InvalidOptionError(
+            f"--weight-format {request.weight_format}: choose one of {', '.join((*WEIGHT_FORMATS, AUTO))}"
+        )
+    if request.quantization not in QUANTIZATIONS:
+        raise InvalidOptionError(
+            f"--quantization {request.quantization}: choose one of {', '.join(QUANTIZATIONS)}"
+        )
+    if request.quantization == "static" and request.weight_format != "int8":
+        raise InvalidOptionError(
+            f"--quantization static makes int8 weights, not {request.weight_format}: use it with "
+            "--weight-format int8 (the default); --weight-format auto considers static int8 by itself"
+        )
+    if not request.quantizes:
+        for name, value in (
+            ("--calibration_data", request.calibration_data),
+            ("--max_accuracy_drop", request.max_accuracy_drop),
+        ):
+            if value is not None:
+                raise InvalidOptionError(f"{name} applies to --quantization static and --weight-format auto")
+        return
+    if request.extra_quantization_params:
+        raise InvalidOptionError(
+            "--extra_quantization_params: with --quantization static or --weight-format auto the model is "
+            "quantized by the export itself (NNCF), not by optimum-cli"
+        )
+    if request.weight_format == AUTO and request.target_device.upper() != "CPU":
+        raise InvalidOptionError(
+            f"--weight-format auto measures speed on this machine's CPU, not on {request.target_device}: "
+            "choose a format"
+        )
 
 
 def plan_repository_step(ctx: ExportContext) -> None:
@@ -236,6 +302,11 @@ def plan_repository_step(ctx: ExportContext) -> None:
     ctx.progress.note(f"{action} version {ctx.plan.version} of {model_name} in {ctx.plan.model_dir}")
 
 
+def conversion_format(request: ExportRequest) -> str:
+    """The weight format the conversion writes: fp32 when the export quantizes it itself."""
+    return "fp32" if request.quantizes else request.weight_format
+
+
 def convert_model_step(ctx: ExportContext) -> None:
     """optimum-cli by default; the family's recipe may build a classifier first, ask optimum for the
     sentence-transformers export, or convert with torch.export instead."""
@@ -247,7 +318,7 @@ def convert_model_step(ctx: ExportContext) -> None:
         from export_models.torch_export import convert_with_torch_export
 
         ctx.model_xml = convert_with_torch_export(
-            resolved, request.task, request.weight_format, output_dir, request.trust_remote_code
+            resolved, request.task, conversion_format(request), output_dir, request.trust_remote_code
         )
         return
     model_path = None
@@ -259,7 +330,7 @@ def convert_model_step(ctx: ExportContext) -> None:
     ctx.model_xml = convert_model.convert_model(
         resolved,
         request.task,
-        request.weight_format,
+        conversion_format(request),
         request.extra_quantization_params,
         output_dir=output_dir,
         waiting=ctx.progress.waiting,
@@ -339,8 +410,6 @@ def convert_tokenizer_step(ctx: ExportContext) -> None:
 def exported_config(ctx: ExportContext) -> dict[str, Any]:
     """The config.json of the model as exported (optimum's copy: a causal-LM reranker's is the
     classifier's), else the source's."""
-    import json
-
     assert ctx.model_xml is not None and ctx.source is not None
     written = ctx.model_xml.parent / HF_CONFIG_FILE
     if written.is_file():
@@ -351,8 +420,6 @@ def exported_config(ctx: ExportContext) -> dict[str, Any]:
 def save_tokenizer_files(ctx: ExportContext, folder: Path) -> dict[str, Any]:
     """The Hugging Face tokenizer's files (tokenizer_config.json, ...) into folder; returns
     tokenizer_config.json. A reranker's model_max_length is --max_doc_length, as OVMS's export sets it."""
-    import json
-
     folder.mkdir(parents=True, exist_ok=True)
     ctx.hf_tokenizer.save_pretrained(folder)
     config_file = folder / TOKENIZER_CONFIG_FILE
@@ -361,6 +428,57 @@ def save_tokenizer_files(ctx: ExportContext, folder: Path) -> dict[str, Any]:
         config["model_max_length"] = ctx.request.max_doc_length
         config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return dict(config)
+
+
+def quantize_step(ctx: ExportContext) -> None:
+    """Static int8 (or, for --weight-format auto, the fastest format on this CPU) from the fp32 IR,
+    calibrated and checked on the server's own inputs; fails when the accuracy gate does."""
+    import openvino as ov
+
+    from export_models import quantize
+    from export_models.serving_run import ServingSetup
+    from serving.repository.config import RerankOptions
+
+    _, plan = ctx.resolved()
+    request, family = ctx.request, ctx.family
+    assert ctx.model_xml is not None and ctx.tokenizer_ir is not None and ctx.tokenizer_info is not None
+    assert ctx.gate is not None
+    setup = ServingSetup(
+        task=request.task,
+        tokenizer_ir=ctx.tokenizer_ir,
+        info=ctx.tokenizer_info,
+        rerank_options=RerankOptions(request.max_allowed_chunks, request.max_doc_length),
+        pooling=ctx.pooling or Pooling.CLS,
+        normalize=request.normalize,
+        post_pooling=tuple(step.value for step in family.post_pooling) if family else (),
+    )
+    formats = accuracy.AUTO_CANDIDATES if request.weight_format == AUTO else (STATIC_INT8,)
+    origin = (
+        str(request.calibration_data)
+        if request.calibration_data
+        else (f"shipped {calibration_data.shipped_file(request.task, 'calibration')}")
+    )
+    work = quantize.QuantizationPlan(
+        setup, formats, ctx.gate, ctx.calibration, origin, lambda fmt: plugin_config(request, fmt)
+    )
+    chosen, model, report = quantize.choose_model(
+        work, ov.Core().read_model(ctx.model_xml), ctx.progress.note, ctx.progress.waiting
+    )
+    for line in report.table():
+        ctx.progress.note(line)
+    if chosen is None or model is None:
+        failed = "; ".join(f"{c.label}: {', '.join(c.failures)}" for c in report.candidates)
+        raise AccuracyGateError(
+            f"{'no format passes' if len(formats) > 1 else 'static int8 fails'} the accuracy gate "
+            f"({ctx.gate.describe()}) against the fp32 model: {failed}; nothing was written "
+            "(--max_accuracy_drop sets the gate)"
+        )
+    if len(formats) > 1:
+        ctx.progress.note(f"kept {chosen.label}: the fastest on this CPU that passes the gate")
+    output = plan.work_dir / "quantized" / MODEL_XML
+    output.parent.mkdir(parents=True)
+    ov.save_model(model, output, compress_to_fp16=False)
+    ctx.model_xml, ctx.model_format, ctx.accuracy_report = output, chosen.format, report
 
 
 def write_irs_step(ctx: ExportContext) -> None:
@@ -376,11 +494,15 @@ def write_irs_step(ctx: ExportContext) -> None:
     request, family = ctx.request, ctx.family
     assert ctx.model_xml is not None and ctx.tokenizer_ir is not None and ctx.tokenizer_info is not None
     rerank = request.task is Task.RERANK
+    assert ctx.model_format is not None
+    report = ctx.accuracy_report.to_json() if ctx.accuracy_report else None
     ctx.model_info = ModelInfo(
         task=request.task.value,
         source_model=resolved.recorded,
         architecture=resolved.architecture,
-        weight_format=request.weight_format,
+        weight_format=ctx.model_format.weight_format,
+        quantization=ctx.model_format.quantization,
+        accuracy=report,
         hidden_size=source.hidden_size(resolved.config),
         num_labels=1 if family and family.scoring else (source.num_labels(resolved.config) if rerank else 0),
         family=family.name if family else "",
@@ -406,6 +528,8 @@ def write_irs_step(ctx: ExportContext) -> None:
     _save_ir(
         ctx.tokenizer_ir, plan.staged_tokenizer_version / tokenizer_file, "the tokenizer IR", plan.repository
     )
+    if report is not None:
+        (plan.staged_model_version / ACCURACY_FILE).write_text(json.dumps(report, indent=1), encoding="utf-8")
 
 
 def _save_ir(model: ov.Model, xml: Path, what: str, repository_dir: Path) -> None:
@@ -421,9 +545,9 @@ def _save_ir(model: ov.Model, xml: Path, what: str, repository_dir: Path) -> Non
         raise ExportIOError(f"cannot write {what} into {repository_dir}: {reason}") from error
 
 
-def plugin_config(request: ExportRequest) -> dict[str, str]:
+def plugin_config(request: ExportRequest, model_format: ModelFormat) -> dict[str, str]:
     config = {"NUM_STREAMS": str(request.num_streams)}
-    if request.weight_format == "fp32":
+    if model_format.weight_format == "fp32":
         # The CPU plugin would otherwise run bf16 on CPUs that have it; an fp32 export is exact.
         config["INFERENCE_PRECISION_HINT"] = "f32"
     return config
@@ -441,11 +565,10 @@ def node_options(request: ExportRequest, pooling: Pooling | None, max_length: in
 def render_step(ctx: ExportContext) -> None:
     """graph.pbtxt; legacy: subconfig.json; ov: the model's config.json and tokenizer files. Then
     the reasons OVMS would not serve the export as this server does, as warnings."""
-    import json
-
     _, plan = ctx.resolved()
     request = ctx.request
     assert ctx.tokenizer_info is not None and ctx.model_info is not None and ctx.model_xml is not None
+    assert ctx.model_format is not None
     options = node_options(request, ctx.pooling, ctx.tokenizer_info.max_length)
     graph = repository.render_graph(
         request.graph_format,
@@ -453,7 +576,7 @@ def render_step(ctx: ExportContext) -> None:
         request.task,
         options,
         request.target_device,
-        plugin_config(request),
+        plugin_config(request, ctx.model_format),
     )
     plan.staged_model_dir.mkdir(parents=True, exist_ok=True)
     (plan.staged_model_dir / GRAPH_FILE).write_text(graph, encoding="utf-8")
@@ -466,7 +589,7 @@ def render_step(ctx: ExportContext) -> None:
     else:
         (plan.staged_model_dir / SUBCONFIG_FILE).write_text(
             repository.render_subconfig(
-                plan.model_name, request.task, request.target_device, plugin_config(request)
+                plan.model_name, request.task, request.target_device, plugin_config(request, ctx.model_format)
             ),
             encoding="utf-8",
         )
@@ -497,14 +620,22 @@ def commit_step(ctx: ExportContext) -> None:
         ctx.progress.note(f"version {plan.version} was taken meanwhile: wrote {ctx.version}")
 
 
-def default_steps() -> list[ExportStep]:
+def default_steps(request: ExportRequest | None = None) -> list[ExportStep]:
+    """The steps of an export; the quantization step only when `request` asks for it."""
+    quantizing = []
+    if request is not None and request.quantizes:
+        title = (
+            "Measuring fp16, int8 weights and static int8 on this CPU against the fp32 model"
+            if request.weight_format == AUTO
+            else "Quantizing to static int8 with calibration data, checking accuracy against fp32"
+        )
+        quantizing = [ExportStep(title, quantize_step)]
     return [
         ExportStep("Resolving the source model", resolve_source_step),
         ExportStep("Checking the model repository", plan_repository_step),
         ExportStep("Converting the model", convert_model_step),
-        # An activation-quantization step (int8 with calibration data and an accuracy report
-        # against the fp32 IR) belongs here: it reads ctx.model_xml and sets it to its output.
         ExportStep("Converting the tokenizer with openvino-tokenizers", convert_tokenizer_step),
+        *quantizing,
         ExportStep("Writing the IRs with their runtime info", write_irs_step),
         ExportStep("Rendering graph.pbtxt and the files of its form", render_step),
         ExportStep("Moving the new version into the repository", commit_step),
@@ -516,7 +647,7 @@ def run_export(
 ) -> ExportResult:
     """Run the steps; on any failure the staging folder goes and the repository is untouched."""
     ctx = ExportContext(request=request, progress=progress or SilentProgress())
-    steps = steps if steps is not None else default_steps()
+    steps = steps if steps is not None else default_steps(request)
     started = time.monotonic()
     try:
         for index, step in enumerate(steps, start=1):

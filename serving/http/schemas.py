@@ -397,6 +397,11 @@ class ModelCard(BaseModel):
     prompts: dict[str, str] | None = None  # embedders with prompts: name -> text prepended
     default_prompt_name: str | None = None
     instruction: str | None = None  # instruction-following rerankers: the default instruction
+    weight_format: str | None = None  # fp32 | fp16 | int8, as exported
+    quantization: str | None = None  # none | weight-only | static (int8 activations too)
+    # Quantized exports: the figures against the fp32 model (export_models/accuracy.py), e.g.
+    # {"ndcg@10": 0.998, "top1": 1.0, ...}, and the gate they passed.
+    accuracy: dict[str, Any] | None = None
 
 
 class ModelList(BaseModel):

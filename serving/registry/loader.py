@@ -143,7 +143,7 @@ def _tokenizer_info(
         raise LoadError(f"{_shown(files.tokenizer_xml, root)}: {err}") from err
 
 
-def _output_index(model: ov.Model, task: Task, where: str) -> int:
+def result_output_index(model: ov.Model, task: Task, where: str = "the model") -> int:
     """The output a pipeline reads: a reranker's logits (1 or 2 labels); an embedder's token states."""
     names = [port.get_any_name() for port in model.outputs]
     ranks = [port.get_partial_shape().rank for port in model.outputs]
@@ -199,7 +199,7 @@ def load_servable(
             f"{_shown(files.model_xml, root)}: inputs {sorted(inputs)}; "
             "expected input_ids, attention_mask [, token_type_ids]"
         )
-    output_index = _output_index(model, spec.task, _shown(files.model_xml, root))
+    output_index = result_output_index(model, spec.task, _shown(files.model_xml, root))
     vocab_size = _vocab_size(model)
     try:
         options = resolve_options(spec.task, spec.options, model_info)

@@ -25,7 +25,7 @@ from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
 from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
-from serving.repository.layout import Task, TokenizerInfo
+from serving.repository.layout import ModelInfo, Task, TokenizerInfo
 from serving.repository.versions import VersionFiles, stable_versions
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class ServedModel:
     loaded_at: float
     tokenizer_info: TokenizerInfo | None = None  # its prompts and templates, for the model list
     aliases: tuple[str, ...] = ()
+    model_info: ModelInfo | None = None  # its weight format and accuracy report, for the model list
 
 
 class Lease:
@@ -504,6 +505,7 @@ class ModelRegistry:
                             servable.loaded_at,
                             servable.tokenizer_info,
                             model.aliases,
+                            servable.model_info,
                         )
                     )
             return served

@@ -320,7 +320,7 @@ def read_aliases(config_path: Path) -> dict[str, tuple[str, ...]]:
     raw = _read_json(path)
     table = raw.get("aliases") if isinstance(raw, dict) else None
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: expected {{\"aliases\": {{model name: [alias, ...]}}}}")
+        raise ConfigError(f'{path}: expected {{"aliases": {{model name: [alias, ...]}}}}')
     aliases: dict[str, tuple[str, ...]] = {}
     for name, values in table.items():
         if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):

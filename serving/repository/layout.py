@@ -181,7 +181,7 @@ class ModelInfo:
     task: str  # Task value
     source_model: str  # hub id or local folder it was exported from
     architecture: str  # e.g. XLMRobertaForSequenceClassification
-    weight_format: str  # fp32 | fp16 | int8
+    weight_format: str  # fp32 | fp16 | int8 (see quantization)
     hidden_size: int
     num_labels: int = 1  # rerankers; 0 for embedders
     export_id: str | None = None  # the same as the tokenizer's TokenizerInfo.export_id
@@ -197,6 +197,11 @@ class ModelInfo:
     pooling: str | None = None
     normalize_embeddings: bool | None = None
     truncate: bool | None = None
+    # "none" (fp32, fp16), "weight-only" (int8 weights) or "static" (int8 weights and activations,
+    # calibrated); "" in IRs exported before it was recorded.
+    quantization: str = ""
+    # The accuracy report against the fp32 IR (static int8, --weight-format auto), as accuracy.json.
+    accuracy: dict[str, Any] | None = None
 
 
 def write_info(model: ov.Model, key: str, info: TokenizerInfo | ModelInfo) -> None:

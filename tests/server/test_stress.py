@@ -12,6 +12,7 @@ Each test writes a one-line summary to $OVTEXT_STRESS_SUMMARY (make stress print
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -251,6 +252,15 @@ def process_counts(pid: int) -> tuple[int, int, int]:
     return int(status["VmRSS"].split()[0]), int(status["Threads"]), len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def thread_names(pid: int) -> Counter:
+    """How many threads of a process carry each name (for a message when their count grows)."""
+    names: Counter = Counter()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            names[(task / "comm").read_text().strip()] += 1
+    return names
+
+
 def run_clients(
     url: str,
     workload: dict,
@@ -302,6 +312,7 @@ def test_load_with_versions_and_models_changing(
         warm = run_clients(loaded.url, workload, kinds, CLIENTS, 5, extra=False)
         assert not warm.wrong, warm.wrong[:10]
         before = process_counts(loaded.process.pid)
+        names_before = thread_names(loaded.process.pid)
         events: Counter = Counter()
 
         def churn(stop: threading.Event) -> None:
@@ -326,6 +337,7 @@ def test_load_with_versions_and_models_changing(
         http.post("/v1/config/reload")
         time.sleep(2.0)
         after = process_counts(loaded.process.pid)
+        names_after = thread_names(loaded.process.pid)
     happened = ", ".join(f"{k} {v}" for k, v in events.items())
     summary(
         describe(
@@ -339,7 +351,7 @@ def test_load_with_versions_and_models_changing(
     assert events["versions added"] >= 2 and events["reloads posted"] >= 2
     assert sum(v for k, v in tally.statuses.items() if not k.startswith("extra")) > 0
     # One version of each model is loaded again, as at the start: no thread or file left behind.
-    assert after[1] <= before[1] + 2 and after[2] <= before[2] + 2
+    assert after[1] <= before[1] + 2 and after[2] <= before[2] + 2, (names_before, names_after)
 
 
 def test_soak_memory_threads_and_files_hold_steady(

@@ -32,6 +32,12 @@ def model_card(model: ServedModel) -> ModelCard:
         card.prompts = dict(info.prompts) or None
         card.default_prompt_name = info.default_prompt_name
         card.instruction = info.default_instruction if info.takes_instruction else None
+    exported = model.model_info
+    if exported is not None:
+        card.weight_format = exported.weight_format
+        card.quantization = exported.quantization or None
+        if exported.accuracy:
+            card.accuracy = {key: exported.accuracy.get(key) for key in ("metrics", "gate", "chosen")}
     return card
 
 
