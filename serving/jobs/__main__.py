@@ -1,0 +1,3 @@
+from serving.jobs.cli import main
+
+main()
