@@ -8,7 +8,7 @@ MODELS ?= models
 # Extra pip arguments for the torch CPU wheel (e.g. an index that serves it).
 TORCH_PIP_ARGS ?=
 
-.PHONY: install test lint models serve bench clean
+.PHONY: install test lint models serve bench bench-corpus image image-test clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,20 @@ serve: install
 
 bench: install
 	$(BIN)/python -m benchmark
+	$(BIN)/python -m benchmark.corpus
+
+# The corpus job alone: in-process and on a local two-node Ray cluster (needs root: namespaces).
+bench-corpus: install
+	$(BIN)/python -m benchmark.corpus
+
+# The serving image (podman, no registry; installs podman and mmdebstrap when missing, as root).
+# TARGET=export for the export image; BASE_IMAGE=<registry image> to skip the mmdebstrap base.
+image: install
+	PYTHON=$(BIN)/python deploy/container/build.sh
+
+# Build the serve image, run it on a loopback port against a mounted repository, serve a request.
+image-test: install
+	OVTEXT_IMAGE_TEST=1 $(BIN)/pytest -v tests/deploy/test_image.py
 
 clean:
 	rm -rf $(VENV) .cache $(MODELS) benchmark/work

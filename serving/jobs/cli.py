@@ -97,9 +97,7 @@ def main() -> None:
 @click.option("--text_column", default="text", show_default=True, help="Column of the texts to embed.")
 def embeddings(text_column: str, **common: Any) -> None:
     """Embed every text: the output has the input's other columns and `embedding` (float32 list)."""
-    from serving.jobs.corpus import CorpusTask
-
-    _run(CorpusTask(Task.EMBEDDINGS, text_column=text_column), **common)
+    _run(Task.EMBEDDINGS, {"text_column": text_column}, **common)
 
 
 @main.command()
@@ -111,15 +109,9 @@ def embeddings(text_column: str, **common: Any) -> None:
 @click.option("--raw_scores", is_flag=True, help="Write logits instead of sigmoid scores.")
 def rerank(query_column: str, documents_column: str, raw_scores: bool, **common: Any) -> None:
     """Score each query's candidates: the output has the input's other columns and `scores`."""
-    from serving.jobs.corpus import CorpusTask
-
     options = {"raw_scores": True} if raw_scores else {}
-    _run(
-        CorpusTask(
-            Task.RERANK, query_column=query_column, documents_column=documents_column, call_options=options
-        ),
-        **common,
-    )
+    task = {"query_column": query_column, "documents_column": documents_column, "call_options": options}
+    _run(Task.RERANK, task, **common)
 
 
 def _needs(module: str, extra: str) -> None:
@@ -130,7 +122,8 @@ def _needs(module: str, extra: str) -> None:
 
 
 def _run(
-    task: Any,
+    kind: Task,
+    task_options: dict[str, Any],
     config_path: Path,
     model: str | None,
     version: int | None,
@@ -146,6 +139,7 @@ def _run(
     _needs("tqdm", "batch")
     from serving.jobs import corpus
 
+    task = corpus.CorpusTask(kind, **task_options)
     try:
         chosen = corpus.choose_model(config_path, model, task.task, version)
         inputs = corpus.read_input(input_path, task)
