@@ -19,14 +19,15 @@ def free_port() -> int:
 
 
 class Served:
-    """`command` (which must serve on `port`) started with its output in `log_path`."""
+    """`command` (which must serve on `port`) started with its output in `log_path`; `env`: the
+    whole environment (default: this process's)."""
 
     def __init__(self, command: Sequence[str], port: int, log_path: Path, env: dict[str, str] | None = None):
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            list(command), env={**os.environ, **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT
+            list(command), env=os.environ if env is None else env, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     def wait_ready(self, timeout: float = 240) -> None:
