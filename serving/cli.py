@@ -8,6 +8,7 @@ can also come from an environment variable, OVTEXT_<FLAG> (OVTEXT_REST_PORT, OVT
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -122,6 +123,13 @@ GRACEFUL_SHUTDOWN_S = 30
 )
 @click.option("--protect_metrics", is_flag=True, help="With API keys, /metrics needs a key too.")
 @click.option("--log_level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
+@click.option(
+    "--plugin_config",
+    default=None,
+    callback=lambda _ctx, _param, value: _plugin_config(value),
+    help="OpenVINO properties (a JSON object) merged over the plugin_config of every model on CPU, e.g. "
+    '\'{"INFERENCE_NUM_THREADS": "4", "NUM_STREAMS": "2"}\' (threads tied to a container\'s CPU limit).',
+)
 def main(
     config_path: Path,
     rest_port: int,
@@ -140,6 +148,7 @@ def main(
     api_key_file: Path | None,
     protect_metrics: bool,
     log_level: str,
+    plugin_config: dict[str, str],
 ) -> None:
     """Serve the rerank and embeddings models listed in CONFIG_PATH (Cohere and OpenAI APIs)."""
     from serving.http.app import create_app
@@ -169,6 +178,7 @@ def main(
         api_key_file=api_key_file.resolve() if api_key_file else None,
         protect_metrics=protect_metrics,
         log_level=log_level,
+        plugin_config=plugin_config,
     )
     if not settings.config_path.exists():
         raise click.BadParameter(f"{settings.config_path} does not exist", param_hint="--config_path")
@@ -179,6 +189,7 @@ def main(
         batching=BatchPolicy(token_budget=batch_token_budget, max_batch_size=max_batch_size),
         limits=RequestLimits(max_request_tokens=max_request_tokens),
         poll_interval=poll_interval,
+        cpu_plugin_config=plugin_config,
     )
     app = create_app(registry, settings)
     serve(app, settings)
@@ -186,6 +197,23 @@ def main(
     # has shut down cleanly by now, so leave without that teardown.
     logging.shutdown()
     os._exit(0)
+
+
+def _plugin_config(value: str | None) -> dict[str, str]:
+    """--plugin_config: a JSON object of OpenVINO properties, values as strings (as subconfig.json's)."""
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError as err:
+        raise click.BadParameter(f"not JSON: {err}", param_hint="--plugin_config") from err
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in parsed.values()
+    ):
+        raise click.BadParameter("must be a JSON object of properties", param_hint="--plugin_config")
+    from serving.repository.config import property_strings
+
+    return property_strings(parsed)
 
 
 def serve(app: object, settings: ServerSettings) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -120,8 +120,12 @@ class ModelRegistry:
         poll_interval: float = 1.0,
         settle_seconds: float | None = None,
         core: ov.Core | None = None,
+        cpu_plugin_config: dict[str, str] | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        # --plugin_config: merged over the plugin_config of every model compiled on CPU (the
+        # operator's settings, such as threads tied to a container's CPU limit).
+        self.cpu_plugin_config = dict(cpu_plugin_config or {})
         self.batching = batching or BatchPolicy()
         self.limits = limits or RequestLimits()
         self.root = self.config_path.parent
@@ -340,13 +344,21 @@ class ModelRegistry:
         # These files (and configuration) failed before: retry only when asked to.
         return force if failed_before else True
 
+    def _with_cpu_plugin_config(self, spec: ServableSpec) -> ServableSpec:
+        if not self.cpu_plugin_config or spec.model.target_device != "CPU":
+            return spec
+        plugin_config = {**spec.model.plugin_config, **self.cpu_plugin_config}
+        return replace(spec, model=replace(spec.model, plugin_config=plugin_config))
+
     def _load(self, model: ModelEntry, spec: ServableSpec, files: VersionFiles) -> None:
         with self._lock:
             status = model.versions.setdefault(files.version, VersionStatus(files.version))
             if status.servable is None:
                 status.state = VersionState.LOADING
         try:
-            servable = load_servable(self.core, spec, files, self.batching, self.limits, self.root)
+            servable = load_servable(
+                self.core, self._with_cpu_plugin_config(spec), files, self.batching, self.limits, self.root
+            )
         except LoadError as err:
             message = self.public(str(err))
             log.error("model %s version %d failed to load: %s", model.name, files.version, message)

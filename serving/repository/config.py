@@ -245,6 +245,11 @@ def read_graph(path: Path) -> tuple[Task, RerankOptions | EmbeddingsOptions]:
     )
 
 
+def property_strings(properties: dict[Any, Any]) -> dict[str, str]:
+    """OpenVINO properties as OpenVINO takes them: strings (JSON numbers and booleans as written)."""
+    return {str(k): (str(v).upper() if isinstance(v, bool) else str(v)) for k, v in properties.items()}
+
+
 def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
     config = raw.get("config") if isinstance(raw, dict) else None
     if not isinstance(config, dict):
@@ -258,10 +263,7 @@ def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
     plugin_raw = config.get("plugin_config", {}) or {}
     if not isinstance(plugin_raw, dict):
         raise ConfigError(f"{where}: plugin_config must be an object")
-    # OpenVINO takes property values as strings; JSON numbers and booleans are written as such.
-    plugin_config = {
-        str(k): (str(v).upper() if isinstance(v, bool) else str(v)) for k, v in plugin_raw.items()
-    }
+    plugin_config = property_strings(plugin_raw)
     return ModelSpec(
         name=name,
         base_path=_resolve(model_folder, base_path),
