@@ -48,8 +48,8 @@ bench-corpus: install
 
 # The serving image (podman, no registry; installs podman and mmdebstrap when missing, as root).
 # TARGET=export for the export image; BASE_IMAGE=<registry image> to skip the mmdebstrap base.
-image: install
-	PYTHON=$(BIN)/python deploy/container/build.sh
+image:
+	deploy/container/build.sh
 
 # Build the serve image, run it on a loopback port against a mounted repository, serve a request.
 image-test: install
