@@ -5,8 +5,8 @@
 
 The corpus is seeded sentences about the synthetic subjects (export_models/synthetic_data.py),
 1-6 facts per text (about 10-130 tokens). Both engines run the same command line
-(`python -m serving.jobs embeddings ...`), in fresh processes, one after the other: in-process,
-then on a local two-node Ray cluster (deploy/ray/local-cluster.sh: its own network and PID
+(`python -m serving.jobs embeddings ...`), in fresh processes, one after the other: in-process
+(with the export's NUM_STREAMS 1, then with 2), then on a local two-node Ray cluster (deploy/ray/local-cluster.sh: its own network and PID
 namespaces, so root is needed). items/s is the job's own figure: rows computed / seconds from
 the first block to the last shard written (model loading and the Ray cluster's start excluded);
 the wall time of the whole command is shown beside it.
@@ -148,14 +148,20 @@ def main(texts: int, shard_rows: int, no_ray: bool, work_dir: Path | None, readm
     )
     runs = []
     outputs = {}
-    for engine, on_ray in (("in-process", False), ("Ray Data, 2 local nodes", True)):
+    # The repository's plugin_config has NUM_STREAMS 1 (one batch at a time); on Ray each of the two
+    # actors has its own stream. The second row gives the in-process job two streams as well.
+    two_streams = ["--plugin_config", '{"NUM_STREAMS": "2"}']
+    engines = (("in-process", "local", []), ("in-process, NUM_STREAMS 2", "local2", two_streams),
+               ("Ray Data, 2 local nodes", "ray", []))  # fmt: skip
+    for engine, key, extra in engines:
+        on_ray = key == "ray"
         if on_ray and no_ray:
             continue
-        output = work_dir / f"out-{'ray' if on_ray else 'local'}.parquet"
+        output = work_dir / f"out-{key}.parquet"
         subprocess.run(["rm", "-rf", str(output)], check=True)
         arguments = [
             "embeddings", "--config_path", str(config_path), "--model", MINILM.served_name,
-            "--input", str(corpus_path), "--output", str(output), "--shard_rows", str(shard_rows),
+            "--input", str(corpus_path), "--output", str(output), "--shard_rows", str(shard_rows), *extra,
         ]  # fmt: skip
         click.echo(f"corpus job, {engine}: {texts} texts", err=True)
         summary, wall = run_corpus_job(arguments, on_ray)

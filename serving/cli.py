@@ -8,7 +8,6 @@ can also come from an environment variable, OVTEXT_<FLAG> (OVTEXT_REST_PORT, OVT
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -201,19 +200,12 @@ def main(
 
 def _plugin_config(value: str | None) -> dict[str, str]:
     """--plugin_config: a JSON object of OpenVINO properties, values as strings (as subconfig.json's)."""
-    if not value:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except ValueError as err:
-        raise click.BadParameter(f"not JSON: {err}", param_hint="--plugin_config") from err
-    if not isinstance(parsed, dict) or not all(
-        isinstance(v, str | int | float | bool) for v in parsed.values()
-    ):
-        raise click.BadParameter("must be a JSON object of properties", param_hint="--plugin_config")
-    from serving.repository.config import property_strings
+    from serving.repository.config import parse_plugin_config
 
-    return property_strings(parsed)
+    try:
+        return parse_plugin_config(value) if value else {}
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--plugin_config") from err
 
 
 def serve(app: object, settings: ServerSettings) -> None:

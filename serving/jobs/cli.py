@@ -78,6 +78,12 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Ray: CPUs reserved per actor; leave some free for reading and collecting, or it stalls.",
         ),
         click.option(
+            "--plugin_config",
+            default=None,
+            help="OpenVINO properties (JSON) over the model's plugin_config on CPU, as ovtext-serve's; "
+            'e.g. \'{"NUM_STREAMS": "2"}\' runs two batches at once.',
+        ),
+        click.option(
             "--progress/--no_progress", default=True, show_default=True, help="Show a progress bar."
         ),
     ]
@@ -133,15 +139,21 @@ def _run(
     ray_address: str | None,
     actors: int | None,
     actor_cpus: float,
+    plugin_config: str | None,
     progress: bool,
 ) -> None:
     _needs("pyarrow", "batch")
     _needs("tqdm", "batch")
     from serving.jobs import corpus
+    from serving.repository.config import parse_plugin_config
 
     task = corpus.CorpusTask(kind, **task_options)
     try:
-        chosen = corpus.choose_model(config_path, model, task.task, version)
+        properties = parse_plugin_config(plugin_config) if plugin_config else {}
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--plugin_config") from err
+    try:
+        chosen = corpus.choose_model(config_path, model, task.task, version, properties)
         inputs = corpus.read_input(input_path, task)
         plan = corpus.JobPlan(
             task, chosen, input_path, output, shard_rows or corpus.DEFAULT_SHARD_ROWS, inputs.num_rows
@@ -161,6 +173,9 @@ def _run(
             engine, close = corpus.in_process_engine(chosen, task)
         try:
             report = corpus.run_job(plan, inputs, engine, progress=progress)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted; run the same command again to resume", err=True)
+            _leave(130)
         finally:
             close()
     except corpus.CorpusError as err:
@@ -173,8 +188,12 @@ def _run(
         err=True,
     )
     click.echo(json.dumps({"output": str(output), "engine": engine_name, **report.to_json()}))
-    # OpenVINO's plugins can crash while the interpreter tears down its modules; the job is
-    # done and its files are closed, so leave without that teardown (as the server does).
+    _leave(0)
+
+
+def _leave(code: int) -> None:
+    """Exit without the interpreter's teardown, in which OpenVINO's plugins can crash (as the
+    server does); every shard written is closed and renamed by now."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)

@@ -46,7 +46,13 @@ from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.rerank import RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
-from serving.repository.config import ConfigError, ServableSpec, read_config, read_servable_spec
+from serving.repository.config import (
+    ConfigError,
+    ServableSpec,
+    read_config,
+    read_servable_spec,
+    with_cpu_plugin_config,
+)
 from serving.repository.layout import Task
 from serving.repository.versions import VersionFiles, scan_versions
 
@@ -68,11 +74,13 @@ class CorpusError(Exception):
 
 @dataclass(frozen=True)
 class ModelRef:
-    """Which servable to load, and which version: every engine (and every Ray actor) loads this."""
+    """Which servable to load, and which version: every engine (and every Ray actor) loads this.
+    `plugin_config`: OpenVINO properties over the model's own on CPU (as the server's --plugin_config)."""
 
     config_path: Path
     name: str
     version: int
+    plugin_config: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,13 @@ def resolve_model(
     return spec, scan_versions(spec.tokenizer.base_path, spec.model.base_path)
 
 
-def choose_model(config_path: Path, name: str | None, task: Task, version: int | None) -> ModelRef:
+def choose_model(
+    config_path: Path,
+    name: str | None,
+    task: Task,
+    version: int | None,
+    plugin_config: dict[str, str] | None = None,
+) -> ModelRef:
     """The model and version a job runs: `version`, else the highest one the version policy serves."""
     spec, versions = resolve_model(config_path, name, task)
     if version is None:
@@ -149,7 +163,7 @@ def choose_model(config_path: Path, name: str | None, task: Task, version: int |
         version = selected[0]
     elif version not in versions:
         raise CorpusError(f"'{spec.name}' has no complete version {version} (versions: {sorted(versions)})")
-    return ModelRef(config_path.resolve(), spec.name, version)
+    return ModelRef(config_path.resolve(), spec.name, version, dict(plugin_config or {}))
 
 
 @dataclass
@@ -170,6 +184,7 @@ def load_model(ref: ModelRef, task: Task) -> LoadedModel:
     if ref.version not in versions:
         raise CorpusError(f"'{ref.name}' version {ref.version} is gone from {spec.model.base_path}")
     core = ov.Core()
+    spec = with_cpu_plugin_config(spec, ref.plugin_config)
     try:
         servable = load_servable(
             core, spec, versions[ref.version], BatchPolicy(), RequestLimits(), ref.config_path.parent
@@ -373,8 +388,11 @@ def in_process_engine(model: ModelRef, task: CorpusTask) -> tuple[Engine, Callab
     loaded = load_model(model, task.task)
 
     def run(blocks: list[pa.Table]) -> Iterator[pa.Table]:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="corpus") as pool:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="corpus")
+        try:
             yield from pool.map(lambda block: run_block(loaded.servable, task, block), blocks)
+        finally:  # on an error or Ctrl-C, drop the blocks not started yet
+            pool.shutdown(wait=False, cancel_futures=True)
 
     return run, loaded.close
 

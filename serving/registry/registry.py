@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,14 @@ from serving.errors import InvalidRequest, ModelNotFound, ModelUnavailable
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
-from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
+from serving.repository.config import (
+    ConfigError,
+    GraphEntry,
+    ServableSpec,
+    read_config,
+    read_servable_spec,
+    with_cpu_plugin_config,
+)
 from serving.repository.layout import Task
 from serving.repository.versions import VersionFiles, scan_versions, stable_versions
 
@@ -344,12 +351,6 @@ class ModelRegistry:
         # These files (and configuration) failed before: retry only when asked to.
         return force if failed_before else True
 
-    def _with_cpu_plugin_config(self, spec: ServableSpec) -> ServableSpec:
-        if not self.cpu_plugin_config or spec.model.target_device != "CPU":
-            return spec
-        plugin_config = {**spec.model.plugin_config, **self.cpu_plugin_config}
-        return replace(spec, model=replace(spec.model, plugin_config=plugin_config))
-
     def _load(self, model: ModelEntry, spec: ServableSpec, files: VersionFiles) -> None:
         with self._lock:
             status = model.versions.setdefault(files.version, VersionStatus(files.version))
@@ -357,7 +358,12 @@ class ModelRegistry:
                 status.state = VersionState.LOADING
         try:
             servable = load_servable(
-                self.core, self._with_cpu_plugin_config(spec), files, self.batching, self.limits, self.root
+                self.core,
+                with_cpu_plugin_config(spec, self.cpu_plugin_config),
+                files,
+                self.batching,
+                self.limits,
+                self.root,
             )
         except LoadError as err:
             message = self.public(str(err))

@@ -7,7 +7,7 @@ as ConfigError with a message that names the file and the field.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +248,28 @@ def read_graph(path: Path) -> tuple[Task, RerankOptions | EmbeddingsOptions]:
 def property_strings(properties: dict[Any, Any]) -> dict[str, str]:
     """OpenVINO properties as OpenVINO takes them: strings (JSON numbers and booleans as written)."""
     return {str(k): (str(v).upper() if isinstance(v, bool) else str(v)) for k, v in properties.items()}
+
+
+def parse_plugin_config(text: str) -> dict[str, str]:
+    """An operator's OpenVINO properties given as a JSON object (--plugin_config); ValueError if not."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in parsed.values()
+    ):
+        raise ValueError("must be a JSON object of properties")
+    return property_strings(parsed)
+
+
+def with_cpu_plugin_config(spec: ServableSpec, overrides: dict[str, str]) -> ServableSpec:
+    """`spec` with `overrides` merged over its model's plugin_config when the model runs on CPU
+    (the operator's settings win over subconfig.json's, e.g. threads tied to a CPU limit)."""
+    if not overrides or spec.model.target_device != "CPU":
+        return spec
+    plugin_config = {**spec.model.plugin_config, **overrides}
+    return replace(spec, model=replace(spec.model, plugin_config=plugin_config))
 
 
 def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
