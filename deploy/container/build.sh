@@ -59,11 +59,14 @@ if [[ -z "${BASE_IMAGE:-}" ]]; then
         started=$SECONDS
         # minbase + Python; merged /usr by a hook (the usrmerge package would pull in perl);
         # no documentation, manual pages or translations.
-        mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
+        if ! mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
             --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
             --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
             --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-            "${SUITE}" "${tarball}" "${mirror}"
+            "${SUITE}" "${tarball}" "${mirror}" >"${tarball}.log" 2>&1; then
+            cat "${tarball}.log" >&2
+            exit 1
+        fi
         podman import --quiet "${tarball}" "${BASE_IMAGE}" >/dev/null
         rm -rf "$(dirname "${tarball}")"
         log "base image made in $((SECONDS - started)) s"

@@ -103,4 +103,5 @@ def test_the_image_has_no_torch_and_its_declared_settings(image: str) -> None:
     assert settings["Entrypoint"] == ["ovtext-serve"]
     assert settings["User"] == "1000:1000"
     assert "OVTEXT_HOST=0.0.0.0" in settings["Env"]
-    assert settings["Healthcheck"]["Test"] == ["CMD", "python3", "/usr/local/bin/ovtext-healthcheck"]
+    healthcheck = config.get("Healthcheck") or settings.get("Healthcheck")  # podman: beside Config
+    assert healthcheck["Test"] == ["CMD", "python3", "/usr/local/bin/ovtext-healthcheck"]
