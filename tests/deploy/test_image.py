@@ -55,8 +55,10 @@ def image() -> str:
 def test_the_reference_docker_run_line_serves(image: str, deploy_repo: Path) -> None:
     port = free_port()
     name = f"ovtext-image-test-{os.getpid()}"
-    # The reference server's line, with the host's network on a loopback port instead of -p.
+    # The reference server's line, with the host's network on a loopback port instead of -p, and a
+    # read-only root filesystem (as the Kubernetes Deployment runs it).
     podman("run", "-d", "--rm", "--name", name, "--network", "host", "-e", "OVTEXT_HOST=127.0.0.1",
+           "--read-only", "--tmpfs", "/tmp",
            "-v", f"{deploy_repo}:/workspace:ro", image,
            "--port", "9000", "--rest_port", str(port), "--config_path", "/workspace/config.json")  # fmt: skip
     try:
