@@ -8,7 +8,7 @@ MODELS ?= models
 # Extra pip arguments for the torch CPU wheel (e.g. an index that serves it).
 TORCH_PIP_ARGS ?=
 
-.PHONY: install test lint models serve bench stress clean
+.PHONY: install test lint models serve bench bench-corpus image image-test stress clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,20 @@ serve: install
 
 bench: install
 	$(BIN)/python -m benchmark
+	$(BIN)/python -m benchmark.corpus
+
+# The corpus job alone: in-process and on a local two-node Ray cluster (needs root: namespaces).
+bench-corpus: install
+	$(BIN)/python -m benchmark.corpus
+
+# The serving image (podman, no registry; installs podman and mmdebstrap when missing, as root).
+# TARGET=export for the export image; BASE_IMAGE=<registry image> to skip the mmdebstrap base.
+image:
+	deploy/container/build.sh
+
+# Build the serve image, run it on a loopback port against a mounted repository, serve a request.
+image-test: install
+	OVTEXT_IMAGE_TEST=1 $(BIN)/pytest -v tests/deploy/test_image.py
 
 # The long forms of the load, soak and fuzzing tests (about 20 minutes on 2 cores); `make test`
 # runs the same tests in their short forms. Prints one summary line per test at the end.

@@ -24,7 +24,14 @@ from serving.errors import InvalidRequest, ModelNotFound, ModelUnavailable
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
-from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
+from serving.repository.config import (
+    ConfigError,
+    GraphEntry,
+    ServableSpec,
+    read_config,
+    read_servable_spec,
+    with_cpu_plugin_config,
+)
 from serving.repository.layout import ModelInfo, Task, TokenizerInfo
 from serving.repository.versions import VersionFiles, stable_versions
 
@@ -124,8 +131,12 @@ class ModelRegistry:
         poll_interval: float = 1.0,
         settle_seconds: float | None = None,
         core: ov.Core | None = None,
+        cpu_plugin_config: dict[str, str] | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        # --plugin_config: merged over the plugin_config of every model compiled on CPU (the
+        # operator's settings, such as threads tied to a container's CPU limit).
+        self.cpu_plugin_config = dict(cpu_plugin_config or {})
         self.batching = batching or BatchPolicy()
         self.limits = limits or RequestLimits()
         self.root = self.config_path.parent
@@ -363,7 +374,14 @@ class ModelRegistry:
             if status.servable is None:
                 status.state = VersionState.LOADING
         try:
-            servable = load_servable(self.core, spec, files, self.batching, self.limits, self.root)
+            servable = load_servable(
+                self.core,
+                with_cpu_plugin_config(spec, self.cpu_plugin_config),
+                files,
+                self.batching,
+                self.limits,
+                self.root,
+            )
         except LoadError as err:
             message = self.public(str(err))
             log.error("model %s version %d failed to load: %s", model.name, files.version, message)

@@ -439,7 +439,7 @@ def _plugin_config_option(options: pbtxt.Message, path: Path) -> dict[str, str]:
         raise ConfigError(f"{path}: plugin_config must be a JSON object in a string: {err}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: plugin_config must be a JSON object in a string")
-    return _plugin_values(raw)
+    return property_strings(raw)
 
 
 def _side_packets(node: pbtxt.Message, field_name: str) -> dict[str, str]:
@@ -512,9 +512,31 @@ def read_graph(path: Path) -> tuple[Task, GraphOptions]:
     return graph.task, graph.options
 
 
-def _plugin_values(raw: dict[str, Any]) -> dict[str, str]:
-    # OpenVINO takes property values as strings; JSON numbers and booleans are written as such.
-    return {str(k): (str(v).upper() if isinstance(v, bool) else str(v)) for k, v in raw.items()}
+def property_strings(properties: dict[Any, Any]) -> dict[str, str]:
+    """OpenVINO properties as OpenVINO takes them: strings (JSON numbers and booleans as written)."""
+    return {str(k): (str(v).upper() if isinstance(v, bool) else str(v)) for k, v in properties.items()}
+
+
+def parse_plugin_config(text: str) -> dict[str, str]:
+    """An operator's OpenVINO properties given as a JSON object (--plugin_config); ValueError if not."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in parsed.values()
+    ):
+        raise ValueError("must be a JSON object of properties")
+    return property_strings(parsed)
+
+
+def with_cpu_plugin_config(spec: ServableSpec, overrides: dict[str, str]) -> ServableSpec:
+    """`spec` with `overrides` merged over its model's plugin_config when the model runs on CPU
+    (the operator's settings win over subconfig.json's, e.g. threads tied to a CPU limit)."""
+    if not overrides or spec.model.target_device != "CPU":
+        return spec
+    plugin_config = {**spec.model.plugin_config, **overrides}
+    return replace(spec, model=replace(spec.model, plugin_config=plugin_config))
 
 
 def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
@@ -530,7 +552,7 @@ def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
     plugin_raw = config.get("plugin_config", {}) or {}
     if not isinstance(plugin_raw, dict):
         raise ConfigError(f"{where}: plugin_config must be an object")
-    plugin_config = _plugin_values(plugin_raw)
+    plugin_config = property_strings(plugin_raw)
     return ModelSpec(
         name=name,
         base_path=_resolve(model_folder, base_path),
