@@ -87,7 +87,7 @@ class ModelEntry:
     serving: list[int] = field(default_factory=list)  # highest first; requests use serving[0]
     error: str | None = None  # the model's configuration could not be read
     removed: bool = False
-    aliases: tuple[str, ...] = ()  # other names requests may use (config.json "aliases")
+    aliases: tuple[str, ...] = ()  # other names requests may use (aliases.json)
     seen: dict[int, VersionFiles] = field(default_factory=dict)  # last observation of the folders
 
 
@@ -149,7 +149,7 @@ class ModelRegistry:
         self.core.set_property({"ENABLE_MMAP": False})
         self.config_error: str | None = None
         self._models: dict[str, ModelEntry] = {}
-        self._aliases: dict[str, str] = {}  # alias -> model name (config.json checks they are unique)
+        self._aliases: dict[str, str] = {}  # alias -> model name (read_config checks they are unique)
         self._lock = threading.RLock()  # guards the state above
         self._reload_lock = threading.Lock()  # one reload at a time
         self._retiring: dict[int, tuple[Servable, VersionStatus | None]] = {}
@@ -470,7 +470,7 @@ class ModelRegistry:
             raise ModelNotFound(f"model '{name}' is not served ({task.value} models: {served})")
         if model.task is not None and model.task is not task:
             raise InvalidRequest(
-                f"'{name}' is a {model.task.value} model, not a {task.value} model", field="model"
+                f"'{name}' is {model.task.article} model, not {task.article} model", field="model"
             )
         return model
 

@@ -85,6 +85,11 @@ class Task(str, Enum):
         return LEGACY_RERANK_CALCULATOR if self is Task.RERANK else LEGACY_EMBEDDINGS_CALCULATOR
 
     @property
+    def article(self) -> str:
+        """'a rerank', 'an embeddings': the task in a sentence."""
+        return f"an {self.value}" if self is Task.EMBEDDINGS else f"a {self.value}"
+
+    @property
     def session_tag(self) -> str:
         """The legacy calculator's side-packet tag of the model session (TOKENIZER_SESSION is the other)."""
         return f"{self.value.upper()}_SESSION"

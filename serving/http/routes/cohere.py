@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from serving.errors import InvalidRequest
 from serving.http.middleware import elapsed
 from serving.http.responses import JSONBody, embedding_rows, float_list, json_body, json_with_list
-from serving.http.routes.service import ModelService
+from serving.http.routes.service import ModelService, request_field_names
 from serving.http.schemas import (
     ERROR_RESPONSES,
     CohereEmbedRequest,
@@ -114,15 +114,16 @@ def build_router(service: ModelService) -> APIRouter:
 
     async def embed(body: CohereEmbedRequest, request: Request) -> JSONBody:
         """Embed texts (Cohere embed): by type when embedding_types is given (always on /v2/embed)."""
-        served = await service.embed(
-            request,
-            body.model,
-            texts=body.texts,
-            dimensions=body.output_dimension,
-            input_type=body.input_type,
-            overflow=COHERE_TRUNCATION[(body.truncate or "END").upper()],
-            max_tokens=body.max_tokens,
-        )
+        with request_field_names({"input": "texts", "dimensions": "output_dimension"}):
+            served = await service.embed(
+                request,
+                body.model,
+                texts=body.texts,
+                dimensions=body.output_dimension,
+                input_type=body.input_type,
+                overflow=COHERE_TRUNCATION[(body.truncate or "END").upper()],
+                max_tokens=body.max_tokens,
+            )
         vectors, outcome = served.outcome.vectors, served.outcome
         head: dict[str, Any] = {
             "id": str(uuid.uuid4()),

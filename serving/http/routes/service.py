@@ -9,13 +9,14 @@ x-*-time headers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
 
-from serving.errors import ModelNotFound, RequestTimedOut, TooManyDocuments
+from serving.errors import ModelNotFound, RequestTimedOut, ServingError, TooManyDocuments
 from serving.http.metrics import ServerMetrics
 from serving.http.middleware import milliseconds
 from serving.pipelines.embeddings import EmbeddingsOutcome, EmbeddingsPipeline
@@ -28,6 +29,16 @@ from serving.settings import ServerSettings
 
 Outcome = TypeVar("Outcome", RerankOutcome, EmbeddingsOutcome)
 
+
+
+@contextmanager
+def request_field_names(names: dict[str, str]) -> Iterator[None]:
+    """Errors name the route's own request fields (TEI's `texts`, `inputs`), not the pipeline's."""
+    try:
+        yield
+    except ServingError as error:
+        error.field = names.get(error.field or "", error.field)
+        raise
 
 @dataclass(frozen=True)
 class Served:

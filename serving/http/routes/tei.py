@@ -33,7 +33,7 @@ from serving.http.errors import register_error_body
 from serving.http.middleware import elapsed, milliseconds
 from serving.http.responses import JSONBody, float_list, json_body, json_list
 from serving.http.routes.cohere import ranked
-from serving.http.routes.service import ModelService, Served
+from serving.http.routes.service import ModelService, Served, request_field_names
 from serving.http.schemas import (
     TEI_ERROR_RESPONSES,
     SimilarityParameters,
@@ -127,14 +127,10 @@ def build_router(service: ModelService) -> APIRouter:
         # truncate null: cut, as TEI 1.9 does (its --auto-truncate now defaults to true)
         cutting = overflow(body.truncate is not False, body.truncation_direction, None)
         assert cutting is not None
-        try:
+        with request_field_names({"documents": "texts"}):
             served = await service.rerank(
                 request, body.model, body.query, body.texts, raw_scores=body.raw_scores, overflow=cutting
             )
-        except ServingError as error:
-            if error.field == "documents":
-                error.field = "texts"
-            raise
         ranks: list[dict[str, Any]] = []
         for index, score in ranked(served.outcome.scores, None):
             rank: dict[str, Any] = {"index": index}
@@ -154,16 +150,17 @@ def build_router(service: ModelService) -> APIRouter:
         except ValueError as error:
             raise InvalidRequest(str(error), field="inputs") from error
         is_text = isinstance(inputs[0], str)
-        served = await service.embed(
-            request,
-            body.model,
-            texts=inputs if is_text else None,  # type: ignore[arg-type]
-            token_ids=None if is_text else inputs,  # type: ignore[arg-type]
-            dimensions=body.dimensions,
-            prompt_name=body.prompt_name,
-            overflow=overflow(body.truncate, body.truncation_direction, None),
-            normalized=body.normalize,
-        )
+        with request_field_names({"input": "inputs"}):
+            served = await service.embed(
+                request,
+                body.model,
+                texts=inputs if is_text else None,  # type: ignore[arg-type]
+                token_ids=None if is_text else inputs,  # type: ignore[arg-type]
+                dimensions=body.dimensions,
+                prompt_name=body.prompt_name,
+                overflow=overflow(body.truncate, body.truncation_direction, None),
+                normalized=body.normalize,
+            )
         vectors = served.outcome.vectors
         characters = sum(len(item) for item in inputs)
         return await json_list(
