@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from export_models.cli import EXPORT_SCRIPT
+from export_models.repository import REPOSITORY_LOCK
 from tests.support.exports import Exported
 from tests.support.repository import copy_model
 
@@ -44,9 +45,12 @@ def repo(template_repo: Path, tmp_path: Path) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every file and folder under `folder` with a hash of its content."""
+    """Every file and folder under `folder` with a hash of its content; not the repository's lock
+    file (an empty file any export leaves, failed or not: its flock is how exports take turns)."""
     state = {}
     for path in sorted(folder.rglob("*")):
+        if path.name == REPOSITORY_LOCK:
+            continue
         relative = str(path.relative_to(folder))
         state[relative] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "<dir>"
     return state
