@@ -358,6 +358,7 @@ def plan_export(
     task: Task,
     requested_version: int | None,
     overwrite: bool,
+    *,
     aliases: tuple[str, ...] = (),
     graph_format: GraphFormat = GraphFormat.LEGACY,
 ) -> RepositoryPlan:

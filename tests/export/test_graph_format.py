@@ -38,7 +38,7 @@ def stage(plan: repository.RepositoryPlan, content: str) -> None:
 
 def export(repo: Path, graph_format: GraphFormat, content: str, overwrite: bool = False) -> int:
     plan = repository.plan_export(
-        repo, repo / "config.json", "org/m", Task.RERANK, None, overwrite, graph_format
+        repo, repo / "config.json", "org/m", Task.RERANK, None, overwrite, graph_format=graph_format
     )
     try:
         stage(plan, content)
