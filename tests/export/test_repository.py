@@ -30,7 +30,7 @@ from serving.repository.config import (
     read_servable_spec,
     resolve_options,
 )
-from serving.repository.layout import Pooling, Task, read_model_info, read_tokenizer_info
+from serving.repository.layout import MODEL_XML, Pooling, Task, read_model_info, read_tokenizer_info
 from tests.support.exports import Exported
 from tests.support.references import HFReranker
 from tests.support.repository import copy_model
@@ -60,6 +60,9 @@ def steps_copying(exported: Exported) -> list[pipeline.ExportStep]:
         tokenizer_dir, model_dir = exported.version_dirs(1)
         shutil.copytree(tokenizer_dir, plan.staged_tokenizer_version)
         shutil.copytree(model_dir, plan.staged_model_version)
+        # What the skipped steps would have recorded, for rendering and its OVMS checks.
+        ctx.model_xml = plan.staged_model_version / MODEL_XML
+        ctx.tokenizer_info, ctx.model_info = exported.tokenizer_info(), exported.model_info()
 
     conversion = (pipeline.convert_tokenizer_step, pipeline.write_irs_step)
     steps = []
