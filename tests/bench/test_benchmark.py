@@ -17,6 +17,7 @@ import pytest
 
 from benchmark import report
 from benchmark.config import TINY
+from benchmark.run import planned_rows
 from benchmark.systems import SYSTEMS
 from benchmark.workloads import RepeatPolicy, WorkloadSpec, generate
 from serving.repository.layout import Task
@@ -67,13 +68,12 @@ def test_tiny_run_measures_every_system_on_every_workload(tiny_run: TinyRun) -> 
     rows = results["results"]
     assert not [row for row in rows if row["error"]]
 
-    expected = {
-        (workload.name, spec.key, concurrency)
-        for workload in TINY.workloads
-        for spec in SYSTEMS
-        for concurrency in (TINY.concurrencies if spec.concurrent else (1,))
-    }
+    expected = set(planned_rows(TINY, SYSTEMS, tuple(w.name for w in TINY.workloads)))
     assert {(row["workload"], row["system"], row["concurrency"]) for row in rows} == expected
+    assert ("R3", "server-int8-static-per-request", 32) in expected  # R3: 32 clients, both batchings
+    assert {system for workload, system, _ in expected if workload == "E1"} >= {
+        "st-openvino-static", "server-int8-static", "ov-int8-static"
+    }  # fmt: skip
 
     workloads = {w["name"]: w for w in results["workloads"]}
     for row in rows:
@@ -84,10 +84,11 @@ def test_tiny_run_measures_every_system_on_every_workload(tiny_run: TinyRun) -> 
         assert row["tokens_per_s"] == pytest.approx(
             row["items_per_s"] * workload["tokens_per_request"] / workload["items"], rel=1e-6
         )
-        assert row["peak_rss_mb"] > 10
+        assert row["peak_rss_mb"] > 10 and row["p99_ms"] >= row["p95_ms"]
         if row["system"] == "hf-fp32":
             assert row["vs_hf"] == pytest.approx(1.0) and row["max_diff"] == 0.0
-        if row["system"].startswith("server-"):
+        bare = ("ov-" + row["weight_format"]) if row["system"].startswith("server-") else None
+        if bare and (row["workload"], bare, 1) in expected:
             assert row["efficiency"] > 0
         else:
             assert row["efficiency"] is None
@@ -104,9 +105,22 @@ def test_tiny_run_measures_every_system_on_every_workload(tiny_run: TinyRun) -> 
         "R1: int8 server docs/s vs HF fp32",
         "R2: int8 server p50 latency / HF fp32",
         "server efficiency (best concurrency, every export, R1 and E1)",
+        "R1: static int8 server docs/s vs HF fp32",
+        "R1: static int8 server docs/s vs the fp16 server",
+        "E1: static int8 server inputs/s vs the fp16 server",
+        "R2: static int8 server p50 latency / HF fp32",
+        "ours (fastest export, 1 client) vs sentence-transformers openvino plain and static int8, "
+        "worst of R1, R2, E1",
+        "R3: cross-request batching docs/s vs per-request batches (static int8), p99 no worse",
+        "static int8 vs fp32 on the real models (export report): NDCG@10",
+        "static int8 vs fp32 on the real models (export report): Spearman per query",
+        "static int8 vs fp32 on the real models (export report): lowest cosine",
     ]
     for target in results["targets"]:
         assert target["value"] is not None and target["met"] in (True, False)
+    # The static int8 exports' own accuracy reports are in the results and beside their tables.
+    assert results["exports"]["reranker"]["int8-static"]["passed"]
+    assert results["exports"]["embedder"]["int8-static"]["metrics"]["cosine_min"] > 0.9
 
 
 @pytest.mark.slow
@@ -123,7 +137,9 @@ def test_tiny_run_writes_the_readme_table_and_the_chart(tiny_run: TinyRun) -> No
         assert f"| {spec.label} |" in block
     for workload in TINY.workloads:
         assert f"**{workload.name}**" in block
-    assert block.count("(target ") == 3
+    results = json.loads((out_dir / "results.json").read_text())
+    assert block.count("(target ") == len(results["targets"])
+    assert block.count("export's accuracy against its fp32 IR") == 4  # R1, R2, R3 (reranker), E1
     assert (out_dir / "results.md").read_text().strip() in block
 
     chart = (out_dir / "chart.png").read_bytes()
