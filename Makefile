@@ -8,7 +8,7 @@ MODELS ?= models
 # Extra pip arguments for the torch CPU wheel (e.g. an index that serves it).
 TORCH_PIP_ARGS ?=
 
-.PHONY: install test lint models serve bench clean
+.PHONY: install test lint models serve bench bench-corpus image image-test stress clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,29 @@ serve: install
 
 bench: install
 	$(BIN)/python -m benchmark
+	$(BIN)/python -m benchmark.corpus
+
+# The corpus job alone: in-process and on a local two-node Ray cluster (needs root: namespaces).
+bench-corpus: install
+	$(BIN)/python -m benchmark.corpus
+
+# The serving image (podman, no registry; installs podman and mmdebstrap when missing, as root).
+# TARGET=export for the export image; BASE_IMAGE=<registry image> to skip the mmdebstrap base.
+image:
+	deploy/container/build.sh
+
+# Build the serve image, run it on a loopback port against a mounted repository, serve a request.
+image-test: install
+	OVTEXT_IMAGE_TEST=1 $(BIN)/pytest -v tests/deploy/test_image.py
+
+# The long forms of the load, soak and fuzzing tests (about 20 minutes on 2 cores); `make test`
+# runs the same tests in their short forms. Prints one summary line per test at the end.
+STRESS_SUMMARY := .cache/stress-summary.txt
+stress: install
+	@mkdir -p .cache && rm -f $(STRESS_SUMMARY)
+	OVTEXT_STRESS=long OVTEXT_FUZZ_EXAMPLES=500 OVTEXT_STRESS_SUMMARY=$(CURDIR)/$(STRESS_SUMMARY) \
+		$(BIN)/pytest -v tests/server/test_stress.py tests/server/test_fuzz.py; \
+		status=$$?; echo; echo "== stress summary"; cat $(STRESS_SUMMARY) 2>/dev/null; exit $$status
 
 clean:
 	rm -rf $(VENV) .cache $(MODELS) benchmark/work

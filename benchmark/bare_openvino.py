@@ -22,7 +22,6 @@ from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.rerank import RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import load_servable
-from serving.repository.versions import scan_versions
 
 
 class BareOpenVINORunner(Runner):
@@ -30,7 +29,7 @@ class BareOpenVINORunner(Runner):
         super().__init__(spec, model)
         config_path = model.repositories[spec.weight_format]
         exported = read_exported_model(config_path, model.served_name)
-        versions = scan_versions(exported.spec.tokenizer.base_path, exported.spec.model.base_path)
+        versions = exported.spec.scan_versions()
         files = versions[exported.version]
         self.servable = load_servable(
             ov.Core(), exported.spec, files, BatchPolicy(), RequestLimits(), config_path.parent

@@ -3,6 +3,8 @@
 Sources come from export_models/demo_models.py (built offline, cached in .cache/fixtures). Each
 (model, weight format) is exported into its own repository under <work_dir>/repos/, reused by the
 next run as long as the source and the export code are unchanged (a stamp file records both).
+With --exports_dir the exports are taken as they are from <exports_dir>/<model key>-<weight
+format>/config.json (one model each, the same name in every format), and nothing is exported.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from benchmark.config import EXPORTS_BY_KEY, ModelChoice
 from export_models.cli import export_command_line
 from export_models.pipeline import ACCURACY_FILE
+from serving.repository.config import ConfigError, read_config
 from serving.repository.layout import CONFIG_FILE, Task
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -182,12 +185,41 @@ def export_repository(
     return config_path
 
 
+def existing_exports(
+    choice: ModelChoice, weight_formats: tuple[str, ...], exports_dir: Path
+) -> tuple[str, dict[str, Path]]:
+    """(the served name, config.json per weight format) of exports made beforehand."""
+    repositories = {fmt: exports_dir / f"{choice.key}-{fmt}" / CONFIG_FILE for fmt in weight_formats}
+    names = set()
+    for fmt, config_path in repositories.items():
+        try:
+            entries = read_config(config_path)
+        except ConfigError as error:
+            raise RuntimeError(f"--exports_dir: no {fmt} export of the {choice.key}: {error}") from error
+        if len(entries) != 1:
+            raise RuntimeError(f"--exports_dir: {config_path} must list exactly one model")
+        names.add(entries[0].name)
+    if len(names) != 1:
+        raise RuntimeError(
+            f"--exports_dir: the {choice.key} exports name the model differently: {sorted(names)}"
+        )
+    return names.pop(), repositories
+
+
+def recorded_source(config_path: Path, served_name: str) -> Path:
+    """The Hugging Face folder an export came from, as its runtime info records it."""
+    from export_models.compare_results import read_exported_model
+
+    return Path(read_exported_model(config_path, served_name).model_info.source_model)
+
+
 def prepare_models(
     choices: tuple[ModelChoice, ...],
     weight_formats: tuple[str, ...],
     work_dir: Path,
     overrides: Mapping[str, Path],
     log: Callable[[str], None],
+    exports_dir: Path | None = None,
     st_static_samples: int | None = None,
 ) -> dict[str, PreparedModel]:
     """Sources and exports (`weight_formats`: export keys); with `st_static_samples`, also
@@ -195,11 +227,18 @@ def prepare_models(
     prepared = {}
     for choice in choices:
         log(f"model {choice.key}: {choice.label}")
-        source = source_folder(choice, overrides.get(choice.key))
-        repositories = {fmt: export_repository(choice, source, fmt, work_dir, log) for fmt in weight_formats}
-        reports = {
-            fmt: accuracy_report(path, choice.served_name, choice.task) for fmt, path in repositories.items()
-        }
+        if exports_dir is not None and weight_formats:
+            served_name, repositories = existing_exports(choice, weight_formats, exports_dir)
+            source = overrides.get(choice.key) or recorded_source(
+                next(iter(repositories.values())), served_name
+            )
+            log(f"  using the exports in {exports_dir} ({served_name}, from {source})")
+        else:
+            served_name, source = choice.served_name, source_folder(choice, overrides.get(choice.key))
+            repositories = {
+                fmt: export_repository(choice, source, fmt, work_dir, log) for fmt in weight_formats
+            }
+        reports = {fmt: accuracy_report(path, served_name, choice.task) for fmt, path in repositories.items()}
         st_static = None
         if st_static_samples is not None and choice.st_static:
             from benchmark.peers import prepare_st_static
@@ -215,7 +254,7 @@ def prepare_models(
             choice.task,
             choice.label,
             source,
-            choice.served_name,
+            served_name,
             repositories,
             accuracy={fmt: report for fmt, report in reports.items() if report is not None},
             st_static=st_static,

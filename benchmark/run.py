@@ -3,6 +3,7 @@
     python -m benchmark                      # the full run (~25 min on 2 cores); rewrites README's table
     python -m benchmark --tiny               # tiny models, few items: proves the harness end to end
     python -m benchmark --systems hf-fp32,server-int8 --workloads R2   # a partial run (not in the README)
+    python -m benchmark --tiny --exports_dir DIR   # exports made beforehand (DIR/reranker-int8/config.json)
 
 Which system runs which workload at which concurrency: planned_rows() (a workload may name its
 systems and its number of clients, a system its workloads).
@@ -52,6 +53,7 @@ class RunPlan:
     out_dir: Path
     readme: Path | None
     source_overrides: dict[str, Path]
+    exports_dir: Path | None = None  # exports made beforehand, used as they are
 
     @property
     def complete(self) -> bool:
@@ -206,16 +208,20 @@ def run(plan: RunPlan) -> int:
 
     specs = [s for s in config.workloads if s.name in plan.workload_names]
     needed_models = tuple(choice for choice in config.models if any(s.model_key == choice.key for s in specs))
-    # fp32 always: the HF embedder runner reads the pooling the export recorded from it.
     formats = tuple(
         f
         for f in WEIGHT_FORMATS
-        if f == "fp32"
-        or any(s.weight_format == f and s.kind in (Kind.SERVER, Kind.BARE_OPENVINO) for s in plan.systems)
+        if any(s.weight_format == f and s.kind in (Kind.SERVER, Kind.BARE_OPENVINO) for s in plan.systems)
     )
     peer_samples = config.peer_calibration_samples if any(s.static_int8 for s in plan.systems) else None
     models = prepare_models(
-        needed_models, formats, plan.work_dir, plan.source_overrides, log, st_static_samples=peer_samples
+        needed_models,
+        formats,
+        plan.work_dir,
+        plan.source_overrides,
+        log,
+        exports_dir=plan.exports_dir,
+        st_static_samples=peer_samples,
     )
 
     from transformers import AutoTokenizer
@@ -300,6 +306,12 @@ def run(plan: RunPlan) -> int:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Use this Hugging Face folder as the embedder instead of all-MiniLM-L6-v2.",
 )
+@click.option(
+    "--exports_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Use the exports in this folder instead of exporting: <model key>-<weight format>/config.json "
+    "(reranker-int8/config.json, embedder-fp32/config.json, ...), one model each.",
+)
 def main(
     tiny: bool,
     systems: str | None,
@@ -309,6 +321,7 @@ def main(
     readme: Path | None,
     reranker_source: Path | None,
     embedder_source: Path | None,
+    exports_dir: Path | None,
 ) -> None:
     """Measure HF, sentence-transformers, our server and the bare OpenVINO model on the same workloads."""
     config = CONFIGS["tiny" if tiny else "full"]
@@ -341,8 +354,9 @@ def main(
         BENCH_DIR,
         None,
         overrides,
+        exports_dir,
     )
-    official = plan.complete and config.name == "full" and not overrides
+    official = plan.complete and config.name == "full" and not overrides and exports_dir is None
     plan = RunPlan(
         config,
         chosen_systems,
@@ -351,5 +365,6 @@ def main(
         out_dir or (BENCH_DIR if official else plan.work_dir),
         readme or (REPO_ROOT / "README.md" if official else None),
         overrides,
+        exports_dir,
     )
     sys.exit(run(plan))

@@ -23,8 +23,9 @@ import numpy as np
 
 from benchmark.models import PreparedModel
 from benchmark.workloads import Workload
-from export_models.compare_results import ServerClient, read_exported_model
+from export_models.compare_results import ServerClient
 from export_models.hf_reference import HFEmbeddingReference, HFRerankReference, quiet_progress_bars
+from export_models.source import default_pooling, resolve_source
 from serving.repository.layout import Task
 
 # How "a plain user" batches in the Hugging Face and sentence-transformers runners.
@@ -136,11 +137,11 @@ class HFTransformersRunner(Runner):
         if model.task is Task.RERANK:
             self.reference = HFRerankReference(model.source)
         else:
-            # The pooling the model prescribes (sentence-transformers config), read like export does.
-            options = read_exported_model(model.repositories["fp32"], model.served_name).embeddings_options
-            self.reference = HFEmbeddingReference(
-                model.source, None, options.pooling, options.normalize_embeddings
-            )
+            # The pooling the model itself prescribes (its sentence-transformers Pooling config), not
+            # the one an export recorded: an export with the wrong pooling must show in the accuracy.
+            # Normalized: the accuracy figures are cosine-based, so normalization does not change them.
+            pooling = default_pooling(resolve_source(str(model.source)))
+            self.reference = HFEmbeddingReference(model.source, None, pooling, normalize=True)
 
     def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
         assert isinstance(self.reference, HFRerankReference)

@@ -23,7 +23,7 @@ from export_models.pipeline import (
     run_export,
 )
 from export_models.prompt_framing import parse_prompts
-from serving.repository.layout import Pooling, Task
+from serving.repository.layout import GraphFormat, Pooling, Task
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,6 +111,14 @@ def common_options(command: F) -> F:
             "or a local folder's name.",
         ),
         click.option(
+            "--alias",
+            "aliases",
+            multiple=True,
+            help="Another name requests may use for the model, e.g. a short name (repeatable). Kept in "
+            "aliases.json beside config.json (OpenVINO Model Server refuses extra keys in config.json); "
+            "an export without --alias keeps the aliases the model has.",
+        ),
+        click.option(
             "--weight-format",
             "--weight_format",
             "weight_format",
@@ -185,6 +193,14 @@ def common_options(command: F) -> F:
             "--extra_quantization_params",
             default="",
             help='Extra optimum-cli arguments, e.g. "--sym --group-size -1".',
+        ),
+        click.option(
+            "--graph_format",
+            type=click.Choice([f.value for f in GraphFormat]),
+            default=GraphFormat.LEGACY.value,
+            show_default=True,
+            help="legacy: the versioned tree of OpenVINO Model Server's rerank/embeddings export (OVMS "
+            "2024.5 on); ov: the flat folder of its rerank_ov/embeddings_ov export (OVMS 2025.2 on).",
         ),
         click.option(
             "--trust_remote_code",
@@ -287,6 +303,7 @@ def embeddings(**options: Any) -> None:
 
 
 def _common(options: dict[str, Any]) -> dict[str, Any]:
+    common: dict[str, Any] = {"graph_format": GraphFormat(options["graph_format"])}
     keys = (
         "source_model",
         "model_name",
@@ -299,11 +316,12 @@ def _common(options: dict[str, Any]) -> dict[str, Any]:
         "overwrite_models",
         "extra_quantization_params",
         "trust_remote_code",
+        "aliases",
         "quantization",
         "calibration_data",
         "max_accuracy_drop",
     )
-    return {key: options[key] for key in keys}
+    return common | {key: options[key] for key in keys}
 
 
 if __name__ == "__main__":

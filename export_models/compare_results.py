@@ -46,6 +46,7 @@ from serving.repository.config import (
     ServableSpec,
     read_config,
     read_servable_spec,
+    resolve_options,
 )
 from serving.repository.families import family_by_name
 from serving.repository.layout import (
@@ -57,7 +58,6 @@ from serving.repository.layout import (
     read_model_info,
     read_tokenizer_info,
 )
-from serving.repository.versions import scan_versions
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -100,7 +100,8 @@ class ExportedModel:
 
     @property
     def embeddings_options(self) -> EmbeddingsOptions:
-        options = self.spec.options
+        """The settings the server applies: the graph's, else the export's runtime info."""
+        options = resolve_options(self.task, self.spec.options, self.model_info)
         return options if isinstance(options, EmbeddingsOptions) else EmbeddingsOptions()
 
 
@@ -128,7 +129,7 @@ def read_exported_model(config_path: Path, model_name: str, version: int | None 
         spec = read_servable_spec(entries[model_name])
     except ConfigError as exc:
         raise CompareError(f"cannot read model '{model_name}': {exc}") from exc
-    versions = scan_versions(spec.tokenizer.base_path, spec.model.base_path)
+    versions = spec.scan_versions()
     if version is None:
         served = spec.model.version_policy.select(versions.keys())
         if not served:
@@ -147,8 +148,13 @@ def read_exported_model(config_path: Path, model_name: str, version: int | None 
         reason = reason or exc.__class__.__name__
         raise CompareError(f"cannot read the export's runtime info of '{model_name}': {reason}") from exc
     return ExportedModel(
-        name=model_name, spec=spec, version=version, tokenizer_xml=files.tokenizer_xml,
-        model_xml=files.model_xml, model_info=model_info, tokenizer_info=tokenizer_info,
+        name=model_name,
+        spec=spec,
+        version=version,
+        tokenizer_xml=files.tokenizer_xml,
+        model_xml=files.model_xml,
+        model_info=model_info,
+        tokenizer_info=tokenizer_info,
     )
 
 

@@ -1,10 +1,12 @@
 """Step: convert the tokenizer to an OpenVINO IR and derive how the server frames its output.
 
-The IR is converted WITHOUT special tokens and without truncation
-(convert_tokenizer(hf, add_special_tokens=False)), so the server tokenizes a query and all
-its documents in one call and adds the specials itself. Which specials go where is not
-hard-coded per model family: it is read off the Hugging Face tokenizer by encoding a probe
-pair with and without special tokens and locating the two texts in the framed result.
+The IR is converted without truncation; a reranker's WITHOUT special tokens
+(convert_tokenizer(hf, add_special_tokens=False)), as OpenVINO Model Server's rerank
+calculators expect, an embedder's with them, as its embeddings calculators expect. The server
+takes off what the IR adds, tokenizes a query and all its documents in one call and adds the
+specials itself. Which specials go where is not hard-coded per model family: it is read off
+the Hugging Face tokenizer by encoding a probe pair with and without special tokens and
+locating the two texts in the framed result.
 """
 
 from __future__ import annotations
@@ -165,11 +167,11 @@ def derive_tokenizer_info(
     )
 
 
-def convert_tokenizer_ir(tokenizer: PreTrainedTokenizerBase) -> ov.Model:
+def convert_tokenizer_ir(tokenizer: PreTrainedTokenizerBase, add_special_tokens: bool = False) -> ov.Model:
     from openvino_tokenizers import convert_tokenizer
 
     try:
-        return convert_tokenizer(tokenizer, add_special_tokens=False)
+        return convert_tokenizer(tokenizer, add_special_tokens=add_special_tokens)
     except Exception as error:  # openvino-tokenizers raises bare exceptions for unsupported pipelines
         raise TokenizerConversionError(
             f"openvino-tokenizers cannot convert this {type(tokenizer).__name__}: "
@@ -186,9 +188,23 @@ def tokenize_with_ir(compiled: ov.CompiledModel, texts: Sequence[str]) -> list[l
 
 
 def self_check(
-    compiled: ov.CompiledModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str] = SELF_CHECK_TEXTS
+    compiled: ov.CompiledModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str] = SELF_CHECK_TEXTS,
+    add_special_tokens: bool = False,
 ) -> list[str]:
     """Texts on which the compiled IR and the Hugging Face tokenizer disagree (empty when they agree)."""
     from_ir = tokenize_with_ir(compiled, texts)
-    expected = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    expected = tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
     return [text for text, got, want in zip(texts, from_ir, expected, strict=True) if list(got) != list(want)]
+
+
+def check_added_special_tokens(compiled: ov.CompiledModel, info: TokenizerInfo) -> None:
+    """An IR that adds special tokens must add exactly single_prefix and single_suffix: the server
+    takes that many ids off each text."""
+    (got,) = tokenize_with_ir(compiled, [""])
+    expected = info.single_prefix + info.single_suffix
+    if list(got) != expected:
+        raise TokenizerConversionError(
+            f"the converted tokenizer puts {got} around a text, the Hugging Face tokenizer {expected}"
+        )

@@ -341,9 +341,7 @@ def bge_reranker_shaped_source(size: BgeSize, cache_dir: Path | None = None) -> 
     """HF folder of a random-weight reranker shaped like BAAI/bge-reranker-<size> (built on first use)."""
     if size not in BGE_RERANKER_SHAPES:
         raise ValueError(f"size must be one of {sorted(BGE_RERANKER_SHAPES)}, not {size!r}")
-    return _cached_build(
-        bge_shaped_entry(size), lambda out: build_bge_reranker_shaped(size, out), cache_dir
-    )
+    return _cached_build(bge_shaped_entry(size), lambda out: build_bge_reranker_shaped(size, out), cache_dir)
 
 
 # --- `make models` ------------------------------------------------------------------------

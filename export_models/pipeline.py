@@ -2,7 +2,11 @@
 
     resolve source -> plan repository -> convert model -> convert tokenizer ->
     [quantize: static int8 or --weight-format auto] -> write IRs with runtime info ->
-    render graph/subconfig -> commit
+    render the graph (and the form's other files) -> commit
+
+Two forms of the model folder (--graph_format, README "Model repository format"): legacy, the
+versioned tree of OpenVINO Model Server's `rerank`/`embeddings` export, and ov, the flat folder of
+its `rerank_ov`/`embeddings_ov` export.
 
 The first two steps check everything that can be checked cheaply (source, architecture,
 options, repository, version, calibration file, accuracy gate) before the slow conversion
@@ -31,6 +35,7 @@ from export_models import (
     convert_tokenizer,
     holdpoints,
     interruption,
+    ovms_compat,
     prompt_framing,
     repository,
     source,
@@ -46,17 +51,22 @@ from export_models.errors import (
 from serving.repository.families import Conversion, Family, find_family
 from serving.repository.layout import (
     CONFIG_FILE,
+    FLAT_MODEL_XML,
+    FLAT_TOKENIZER_XML,
     GRAPH_FILE,
-    MODEL_BIN,
+    HF_CONFIG_FILE,
     MODEL_INFO_KEY,
     MODEL_XML,
     SUBCONFIG_FILE,
+    TOKENIZER_CONFIG_FILE,
     TOKENIZER_INFO_KEY,
+    GraphFormat,
     ModelInfo,
     Pooling,
     Task,
     TokenizerInfo,
     write_info,
+    write_ovms_model_info,
 )
 
 if TYPE_CHECKING:
@@ -66,8 +76,6 @@ WEIGHT_FORMATS = convert_model.WEIGHT_FORMATS
 AUTO = "auto"  # --weight-format auto: the fastest of fp16, int8 and static int8 that passes the gate
 QUANTIZATIONS = ("none", "static")
 ACCURACY_FILE = "accuracy.json"  # beside the quantized IR
-
-
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class ExportRequest:
     overwrite_models: bool = False
     extra_quantization_params: str = ""
     trust_remote_code: bool = False  # run the model's own code (config.json auto_map)
+    aliases: tuple[str, ...] = ()  # other names the model is served under; none: keep the existing ones
+    graph_format: GraphFormat = GraphFormat.LEGACY  # which OVMS graph and folder form to write
     # rerank
     max_doc_length: int = 16000
     max_allowed_chunks: int = 10000
@@ -204,6 +214,11 @@ def resolve_source_step(ctx: ExportContext) -> None:
             raise InvalidOptionError(f"{name} must be at least 1, got {value}")
     if request.version is not None and request.version < 1:
         raise InvalidOptionError(f"--version must be at least 1, got {request.version}")
+    if request.graph_format is GraphFormat.OV and request.version not in (None, 1):
+        raise InvalidOptionError(
+            "--version: --graph_format ov writes one flat folder, served as version 1; replace it with "
+            "--overwrite_models (or point config.json at a new folder)"
+        )
     if not request.target_device.strip():
         raise InvalidOptionError("--target_device must name an OpenVINO device (CPU, GPU, AUTO, ...)")
     resolved = source.resolve_source(request.source_model)
@@ -280,6 +295,8 @@ def plan_repository_step(ctx: ExportContext) -> None:
         task=request.task,
         requested_version=request.version,
         overwrite=request.overwrite_models,
+        aliases=request.aliases,
+        graph_format=request.graph_format,
     )
     action = "replacing" if ctx.plan.replaces_version else "writing"
     ctx.progress.note(f"{action} version {ctx.plan.version} of {model_name} in {ctx.plan.model_dir}")
@@ -342,8 +359,14 @@ def convert_tokenizer_step(ctx: ExportContext) -> None:
     if family is not None and family.max_length is not None:
         max_length = min(max_length, family.max_length)
     info = convert_tokenizer.derive_tokenizer_info(tokenizer, resolved.config, max_length)
-    ctx.tokenizer_ir = convert_tokenizer.convert_tokenizer_ir(tokenizer)
+    # OVMS's embeddings calculators expect the IR to add the special tokens, its rerank calculators
+    # expect it not to; the server strips what the IR adds (TokenizerInfo.adds_special_tokens).
+    adds_special_tokens = request.task is Task.EMBEDDINGS
+    info = replace(info, adds_special_tokens=adds_special_tokens)
+    ctx.tokenizer_ir = convert_tokenizer.convert_tokenizer_ir(tokenizer, adds_special_tokens)
     compiled = ov.Core().compile_model(ctx.tokenizer_ir, "CPU")
+    if adds_special_tokens:
+        convert_tokenizer.check_added_special_tokens(compiled, info)
     if family is not None and family.template is not None:
         # The IR picks the last non-padding token with the config's padding id (the classifier the
         # causal-LM route builds takes the tokenizer's).
@@ -363,7 +386,7 @@ def convert_tokenizer_step(ctx: ExportContext) -> None:
     ctx.hf_tokenizer = tokenizer
     checked = [*convert_tokenizer.SELF_CHECK_TEXTS]
     checked += [prompt + convert_tokenizer.PROBE_QUERY for prompt in info.prompts.values() if prompt]
-    mismatches = convert_tokenizer.self_check(compiled, tokenizer, checked)
+    mismatches = convert_tokenizer.self_check(compiled, tokenizer, checked, adds_special_tokens)
     if mismatches:
         ctx.progress.note(
             "warning: the converted tokenizer differs from the Hugging Face tokenizer on "
@@ -382,6 +405,29 @@ def convert_tokenizer_step(ctx: ExportContext) -> None:
         )
     if info.prompts:
         ctx.progress.note(f"prompts {info.prompts}; default {info.default_prompt_name!r}")
+
+
+def exported_config(ctx: ExportContext) -> dict[str, Any]:
+    """The config.json of the model as exported (optimum's copy: a causal-LM reranker's is the
+    classifier's), else the source's."""
+    assert ctx.model_xml is not None and ctx.source is not None
+    written = ctx.model_xml.parent / HF_CONFIG_FILE
+    if written.is_file():
+        return dict(json.loads(written.read_text(encoding="utf-8")))
+    return dict(ctx.source.config)
+
+
+def save_tokenizer_files(ctx: ExportContext, folder: Path) -> dict[str, Any]:
+    """The Hugging Face tokenizer's files (tokenizer_config.json, ...) into folder; returns
+    tokenizer_config.json. A reranker's model_max_length is --max_doc_length, as OVMS's export sets it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx.hf_tokenizer.save_pretrained(folder)
+    config_file = folder / TOKENIZER_CONFIG_FILE
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if ctx.request.task is Task.RERANK:
+        config["model_max_length"] = ctx.request.max_doc_length
+        config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return dict(config)
 
 
 def quantize_step(ctx: ExportContext) -> None:
@@ -407,8 +453,10 @@ def quantize_step(ctx: ExportContext) -> None:
         post_pooling=tuple(step.value for step in family.post_pooling) if family else (),
     )
     formats = accuracy.AUTO_CANDIDATES if request.weight_format == AUTO else (STATIC_INT8,)
-    origin = str(request.calibration_data) if request.calibration_data else (
-        f"shipped {calibration_data.shipped_file(request.task, 'calibration')}"
+    origin = (
+        str(request.calibration_data)
+        if request.calibration_data
+        else (f"shipped {calibration_data.shipped_file(request.task, 'calibration')}")
     )
     work = quantize.QuantizationPlan(
         setup, formats, ctx.gate, ctx.calibration, origin, lambda fmt: plugin_config(request, fmt)
@@ -434,12 +482,18 @@ def quantize_step(ctx: ExportContext) -> None:
 
 
 def write_irs_step(ctx: ExportContext) -> None:
-    """Put ModelInfo/TokenizerInfo into the IRs' runtime info and save them as the staged version."""
+    """Put ModelInfo/TokenizerInfo into the IRs' runtime info and save them as the staged version.
+
+    The legacy form also gets OVMS's `model_info` runtime info: every key of the model's config.json
+    in the model IR (its RerankCalculator reads the token ids there) and of tokenizer_config.json in
+    the tokenizer IR.
+    """
     import openvino as ov
 
     resolved, plan = ctx.resolved()
     request, family = ctx.request, ctx.family
     assert ctx.model_xml is not None and ctx.tokenizer_ir is not None and ctx.tokenizer_info is not None
+    rerank = request.task is Task.RERANK
     assert ctx.model_format is not None
     report = ctx.accuracy_report.to_json() if ctx.accuracy_report else None
     ctx.model_info = ModelInfo(
@@ -450,33 +504,44 @@ def write_irs_step(ctx: ExportContext) -> None:
         quantization=ctx.model_format.quantization,
         accuracy=report,
         hidden_size=source.hidden_size(resolved.config),
-        num_labels=1 if family and family.scoring else (
-            source.num_labels(resolved.config) if request.task is Task.RERANK else 0
-        ),
+        num_labels=1 if family and family.scoring else (source.num_labels(resolved.config) if rerank else 0),
         family=family.name if family else "",
         conversion=(family.conversion if family else Conversion.OPTIMUM).value,
         post_pooling=[step.value for step in family.post_pooling] if family else [],
         export_id=ctx.export_id,
+        max_doc_length=request.max_doc_length if rerank else None,
+        max_allowed_chunks=request.max_allowed_chunks if rerank else None,
+        pooling=ctx.pooling.value if ctx.pooling and not rerank else None,
+        normalize_embeddings=None if rerank else request.normalize,
+        truncate=None if rerank else request.truncate,
     )
     model = ov.Core().read_model(ctx.model_xml)
     write_info(model, MODEL_INFO_KEY, ctx.model_info)
-    _save_ir(model, plan.staged_model_version, f"the {request.task.value} IR", plan.repository)
+    write_info(ctx.tokenizer_ir, TOKENIZER_INFO_KEY, replace(ctx.tokenizer_info, export_id=ctx.export_id))
+    if plan.flat:
+        model_file, tokenizer_file = FLAT_MODEL_XML, FLAT_TOKENIZER_XML
+    else:
+        model_file = tokenizer_file = MODEL_XML
+        write_ovms_model_info(model, exported_config(ctx))
+        write_ovms_model_info(ctx.tokenizer_ir, save_tokenizer_files(ctx, plan.work_dir / "hf_tokenizer"))
+    _save_ir(model, plan.staged_model_version / model_file, f"the {request.task.value} IR", plan.repository)
+    _save_ir(
+        ctx.tokenizer_ir, plan.staged_tokenizer_version / tokenizer_file, "the tokenizer IR", plan.repository
+    )
     if report is not None:
         (plan.staged_model_version / ACCURACY_FILE).write_text(json.dumps(report, indent=1), encoding="utf-8")
-    write_info(ctx.tokenizer_ir, TOKENIZER_INFO_KEY, replace(ctx.tokenizer_info, export_id=ctx.export_id))
-    _save_ir(ctx.tokenizer_ir, plan.staged_tokenizer_version, "the tokenizer IR", plan.repository)
 
 
-def _save_ir(model: ov.Model, folder: Path, what: str, repository_dir: Path) -> None:
-    """model.xml + model.bin into folder; OpenVINO's I/O errors say little, so say what failed."""
+def _save_ir(model: ov.Model, xml: Path, what: str, repository_dir: Path) -> None:
+    """xml + its .bin; OpenVINO's I/O errors say little, so say what failed."""
     import openvino as ov
 
-    folder.mkdir(parents=True)
+    xml.parent.mkdir(parents=True, exist_ok=True)
     try:
         # compress_to_fp16=False: the weights stay in the format optimum wrote (fp32 stays fp32).
-        ov.save_model(model, folder / MODEL_XML, compress_to_fp16=False)
+        ov.save_model(model, xml, compress_to_fp16=False)
     except RuntimeError as error:
-        reason = repository.disk_full_reason(folder) or " ".join(str(error).split())
+        reason = repository.disk_full_reason(xml.parent) or " ".join(str(error).split())
         raise ExportIOError(f"cannot write {what} into {repository_dir}: {reason}") from error
 
 
@@ -488,26 +553,57 @@ def plugin_config(request: ExportRequest, model_format: ModelFormat) -> dict[str
     return config
 
 
-def node_options(request: ExportRequest, pooling: Pooling | None) -> dict[str, Any]:
+def node_options(request: ExportRequest, pooling: Pooling | None, max_length: int) -> dict[str, Any]:
+    """The graph's option values: only fields OVMS's option messages have (the template picks
+    those of its form); max_position_embeddings is the token limit of a framed pair."""
     if request.task is Task.RERANK:
-        return {"max_allowed_chunks": request.max_allowed_chunks, "max_doc_length": request.max_doc_length}
+        return {"max_allowed_chunks": request.max_allowed_chunks, "max_position_embeddings": max_length}
     assert pooling is not None
     return {"pooling": pooling.value, "normalize_embeddings": request.normalize, "truncate": request.truncate}
 
 
 def render_step(ctx: ExportContext) -> None:
+    """graph.pbtxt; legacy: subconfig.json; ov: the model's config.json and tokenizer files. Then
+    the reasons OVMS would not serve the export as this server does, as warnings."""
     _, plan = ctx.resolved()
     request = ctx.request
+    assert ctx.tokenizer_info is not None and ctx.model_info is not None and ctx.model_xml is not None
     assert ctx.model_format is not None
-    (plan.staged_model_dir / GRAPH_FILE).write_text(
-        repository.render_graph(request.task, node_options(request, ctx.pooling)), encoding="utf-8"
+    options = node_options(request, ctx.pooling, ctx.tokenizer_info.max_length)
+    graph = repository.render_graph(
+        request.graph_format,
+        plan.model_name,
+        request.task,
+        options,
+        request.target_device,
+        plugin_config(request, ctx.model_format),
     )
-    (plan.staged_model_dir / SUBCONFIG_FILE).write_text(
-        repository.render_subconfig(
-            plan.model_name, request.task, request.target_device, plugin_config(request, ctx.model_format)
-        ),
-        encoding="utf-8",
-    )
+    plan.staged_model_dir.mkdir(parents=True, exist_ok=True)
+    (plan.staged_model_dir / GRAPH_FILE).write_text(graph, encoding="utf-8")
+    config = exported_config(ctx)
+    if plan.flat:
+        (plan.staged_model_dir / HF_CONFIG_FILE).write_text(
+            json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        save_tokenizer_files(ctx, plan.staged_model_dir)
+    else:
+        (plan.staged_model_dir / SUBCONFIG_FILE).write_text(
+            repository.render_subconfig(
+                plan.model_name, request.task, request.target_device, plugin_config(request, ctx.model_format)
+            ),
+            encoding="utf-8",
+        )
+    inputs = {port.get_any_name() for port in _model_inputs(ctx.model_xml)}
+    for warning in ovms_compat.ovms_warnings(
+        request.graph_format, request.task, config, ctx.tokenizer_info, ctx.model_info, inputs, ctx.pooling
+    ):
+        ctx.progress.note(warning)
+
+
+def _model_inputs(model_xml: Path) -> list[Any]:
+    import openvino as ov
+
+    return list(ov.Core().read_model(model_xml).inputs)
 
 
 def commit_step(ctx: ExportContext) -> None:
@@ -541,7 +637,7 @@ def default_steps(request: ExportRequest | None = None) -> list[ExportStep]:
         ExportStep("Converting the tokenizer with openvino-tokenizers", convert_tokenizer_step),
         *quantizing,
         ExportStep("Writing the IRs with their runtime info", write_irs_step),
-        ExportStep("Rendering graph.pbtxt and subconfig.json", render_step),
+        ExportStep("Rendering graph.pbtxt and the files of its form", render_step),
         ExportStep("Moving the new version into the repository", commit_step),
     ]
 
@@ -569,7 +665,12 @@ def run_export(
             ctx.plan.discard_staging()
     _, plan = ctx.resolved()
     assert ctx.version is not None
-    model_bin = plan.model_dir / request.task.model_dir / str(ctx.version) / MODEL_BIN
+    if plan.flat:
+        model_bin = (plan.model_dir / FLAT_MODEL_XML).with_suffix(".bin")
+    else:
+        model_bin = (plan.model_dir / request.task.model_dir / str(ctx.version) / MODEL_XML).with_suffix(
+            ".bin"
+        )
     return ExportResult(
         model_name=plan.model_name,
         model_dir=plan.model_dir,

@@ -35,10 +35,18 @@ from export_models.errors import (
     RepositoryNotWritableError,
     VersionExistsError,
 )
+from serving.repository.config import (
+    ConfigError,
+    aliases_path,
+    find_alias_clash,
+    is_flat_folder,
+    read_aliases,
+)
 from serving.repository.layout import (
     GRAPH_FILE,
     SUBCONFIG_FILE,
     TOKENIZER_DIR,
+    GraphFormat,
     Task,
     model_servable_name,
     tokenizer_servable_name,
@@ -53,11 +61,14 @@ TEMPLATES_DIR = (
     if _CHECKOUT_TEMPLATES.is_dir()
     else Path(sys.prefix) / "share" / "ovtext" / "templates"
 )
-GRAPH_TEMPLATE = "graph.pbtxt.j2"
+GRAPH_TEMPLATES = {GraphFormat.LEGACY: "graph_legacy.pbtxt.j2", GraphFormat.OV: "graph_ov.pbtxt.j2"}
 SUBCONFIG_TEMPLATE = "subconfig.json.j2"
 STAGING_PREFIX = ".ovtext-export-"
+# config.json's list that names a model of each form (as OVMS's export script writes them).
+CONFIG_LISTS = {GraphFormat.LEGACY: "mediapipe_config_list", GraphFormat.OV: "model_config_list"}
 
-# Names of the graph node and its side packet, as in OpenVINO Model Server's graphs.
+# Names of the current-form graph node and its side packet, as in OpenVINO Model Server's graphs
+# (its servables are found by node name).
 _NODE_NAMES = {Task.RERANK: "RerankExecutor", Task.EMBEDDINGS: "EmbeddingsExecutor"}
 _SIDE_PACKETS = {
     Task.RERANK: "RERANK_NODE_RESOURCES:rerank_servable",
@@ -80,14 +91,37 @@ def taken_versions(model_dir: Path, task: Task) -> set[int]:
     )
 
 
+def model_folder_in_use(model_dir: Path) -> bool:
+    """The folder holds a model already (any form): a graph, a flat IR or version folders."""
+    return model_dir.is_dir() and any(model_dir.iterdir())
+
+
 def choose_version(
-    model_dir: Path, task: Task, model_name: str, requested: int | None, overwrite: bool
+    model_dir: Path,
+    task: Task,
+    model_name: str,
+    requested: int | None,
+    overwrite: bool,
+    graph_format: GraphFormat = GraphFormat.LEGACY,
 ) -> tuple[int, bool]:
     """(version to write, whether it replaces an existing one).
 
     Default: 1 for a new model, else the next number after the highest present; with
-    --overwrite_models and no --version, the highest present version is replaced.
+    --overwrite_models and no --version, the highest present version is replaced. The ov form is
+    one flat folder, version 1: an existing one is replaced with --overwrite_models. A folder of
+    the other form is replaced as a whole, also only with --overwrite_models.
     """
+    other_form = model_folder_in_use(model_dir) and (
+        graph_format is GraphFormat.OV or is_flat_folder(model_dir)
+    )
+    if other_form:
+        if not overwrite:
+            what = "model" if graph_format is GraphFormat.OV else "model in the ov form"
+            raise VersionExistsError(
+                f"{model_name} already exists in {model_dir.parent} (a {what}): pass --overwrite_models "
+                "to replace the whole folder"
+            )
+        return requested or 1, True
     taken = taken_versions(model_dir, task)
     if requested is None:
         if overwrite and taken:
@@ -128,6 +162,41 @@ def validate_model_name(model_name: str) -> None:
             f"--model_name {model_name!r} has a part named {clashing[0]!r}, which the repository layout "
             f"uses inside model folders ({', '.join(sorted(LAYOUT_NAMES))} and version numbers): rename it"
         )
+
+
+def validate_aliases(model_name: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
+    """--alias values: printable names without spaces; the model's own name and repeats dropped."""
+    for alias in aliases:
+        if not alias or not alias.isprintable() or any(ch.isspace() for ch in alias):
+            raise InvalidOptionError(f"--alias {alias!r}: an alias is a non-empty name without spaces")
+    return tuple(dict.fromkeys(alias for alias in aliases if alias != model_name))
+
+
+def _alias_table(config_path: Path) -> dict[str, tuple[str, ...]]:
+    try:
+        return read_aliases(config_path)
+    except ConfigError as error:
+        raise InvalidRepositoryConfigError(f"{error}: fix or remove it") from error
+
+
+def check_alias_clashes(config_path: Path, model_name: str, aliases: tuple[str, ...]) -> None:
+    """An alias may not be another model's name or alias (the server refuses that repository)."""
+    names = [*configured_names(read_repository_config(config_path)), model_name]
+    table = _alias_table(config_path) | {model_name: aliases}
+    clash = find_alias_clash(list(dict.fromkeys(names)), table)
+    if clash:
+        raise InvalidOptionError(f"--alias: {clash}")
+
+
+def write_aliases(config_path: Path, model_name: str, aliases: tuple[str, ...]) -> None:
+    """Set the model's aliases in aliases.json (the file goes when no model has any)."""
+    table = _alias_table(config_path) | {model_name: aliases}
+    table = {name: list(values) for name, values in table.items() if values}
+    path = aliases_path(config_path)
+    if table:
+        write_text_atomically(path, json.dumps({"aliases": table}, indent=2, ensure_ascii=False) + "\n")
+    else:
+        path.unlink(missing_ok=True)
 
 
 def check_model_placement(repository: Path, model_name: str) -> None:
@@ -212,8 +281,10 @@ class RepositoryPlan:
     replaces_version: bool
     requested_version: int | None
     overwrite: bool
+    aliases: tuple[str, ...] | None  # --alias values; None: keep the entry's aliases
     staging: Path  # temporary folder inside the repository
     staging_lock: int  # descriptor holding the staging folder's lock
+    graph_format: GraphFormat = GraphFormat.LEGACY
 
     @property
     def model_dir(self) -> Path:
@@ -221,16 +292,21 @@ class RepositoryPlan:
 
     @property
     def staged_model_dir(self) -> Path:
+        """The model folder as it will be (ov: all of it; legacy: graph, subconfig, new version)."""
         return self.staging / "model"
 
     @property
+    def flat(self) -> bool:
+        return self.graph_format is GraphFormat.OV
+
+    @property
     def staged_model_version(self) -> Path:
-        """The new version's model IR folder; it gets its number when committed."""
-        return self.staged_model_dir / self.task.model_dir
+        """The new version's model IR folder; it gets its number when committed (ov: the flat folder)."""
+        return self.staged_model_dir if self.flat else self.staged_model_dir / self.task.model_dir
 
     @property
     def staged_tokenizer_version(self) -> Path:
-        return self.staged_model_dir / TOKENIZER_DIR
+        return self.staged_model_dir if self.flat else self.staged_model_dir / TOKENIZER_DIR
 
     @property
     def work_dir(self) -> Path:
@@ -282,12 +358,15 @@ def plan_export(
     task: Task,
     requested_version: int | None,
     overwrite: bool,
+    aliases: tuple[str, ...] = (),
+    graph_format: GraphFormat = GraphFormat.LEGACY,
 ) -> RepositoryPlan:
     """Check the repository can take the export, pick the version and create the staging folder.
 
     Under the repository lock: staging folders of dead exports are swept first.
     """
     validate_model_name(model_name)
+    chosen_aliases = validate_aliases(model_name, aliases) if aliases else None
     repository = repository.absolute()
     config_path = config_path.absolute()
     if config_path.is_dir():
@@ -297,13 +376,17 @@ def plan_export(
     with repository_lock(repository, config_path):
         sweep_abandoned_staging(repository)
         read_repository_config(config_path)
+        if chosen_aliases is not None:
+            check_alias_clashes(config_path, model_name, chosen_aliases)
         check_model_placement(repository, model_name)
         model_dir = repository / model_name
         if model_dir.exists() and not model_dir.is_dir():
             raise RepositoryNotWritableError(f"{model_dir} exists and is not a folder")
         if model_dir.is_dir() and not os.access(model_dir, os.W_OK | os.X_OK):
             raise RepositoryNotWritableError(f"model folder {model_dir} is not writable")
-        version, replaces = choose_version(model_dir, task, model_name, requested_version, overwrite)
+        version, replaces = choose_version(
+            model_dir, task, model_name, requested_version, overwrite, graph_format
+        )
         try:
             staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=repository))
         except OSError as error:
@@ -320,33 +403,55 @@ def plan_export(
         replaces_version=replaces,
         requested_version=requested_version,
         overwrite=overwrite,
+        aliases=chosen_aliases,
         staging=staging,
         staging_lock=staging_lock,
+        graph_format=graph_format,
     )
 
 
 # --- rendering ---------------------------------------------------------------------------
 
 
+def pbtxt_string(value: str) -> str:
+    """A protobuf text format string literal."""
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # protobuf text and JSON, not HTML; JSON strings go through tojson
     )
+    environment.filters["pbtxt"] = pbtxt_string
+    return environment
 
 
-def render_graph(task: Task, node_options: dict[str, Any]) -> str:
-    """graph.pbtxt: one node whose options carry the serving settings of the task."""
+def render_graph(
+    graph_format: GraphFormat,
+    model_name: str,
+    task: Task,
+    node_options: dict[str, Any],
+    target_device: str = "CPU",
+    plugin_config: dict[str, str] | None = None,
+) -> str:
+    """graph.pbtxt of either form (templates/graph_legacy.pbtxt.j2, graph_ov.pbtxt.j2)."""
     return (
         _templates()
-        .get_template(GRAPH_TEMPLATE)
+        .get_template(GRAPH_TEMPLATES[graph_format])
         .render(
             task=task.value,
-            calculator=task.calculator,
+            calculator=task.legacy_calculator if graph_format is GraphFormat.LEGACY else task.calculator,
+            session_tag=task.session_tag,
+            tokenizer_servable=tokenizer_servable_name(model_name),
+            model_servable=model_servable_name(model_name, task),
             node_name=_NODE_NAMES[task],
             side_packet=_SIDE_PACKETS[task],
+            target_device=target_device,
+            plugin_config_json=json.dumps(plugin_config or {}),
             **node_options,
         )
     )
@@ -378,20 +483,52 @@ def config_base_path(config_path: Path, model_dir: Path) -> str:
     return Path(os.path.relpath(model_dir, config_path.parent)).as_posix()
 
 
-def merged_config(existing: dict[str, Any] | None, model_name: str, base_path: str) -> dict[str, Any]:
-    """existing with this model's mediapipe entry added or replaced in place; all else kept."""
+def configured_names(config: dict[str, Any] | None) -> list[str]:
+    """The names of config.json's entries, in both lists."""
+    names = (_entry_name(e, name) for name in CONFIG_LISTS.values() for e in (config or {}).get(name, []))
+    return [name for name in names if isinstance(name, str)]
+
+
+def _entry_name(entry: Any, list_name: str) -> Any:
+    if not isinstance(entry, dict):
+        return None
+    if list_name == "model_config_list":
+        inner = entry.get("config")
+        return inner.get("name") if isinstance(inner, dict) else None
+    return entry.get("name")
+
+
+def merged_config(
+    existing: dict[str, Any] | None,
+    model_name: str,
+    base_path: str,
+    graph_format: GraphFormat = GraphFormat.LEGACY,
+) -> dict[str, Any]:
+    """existing with this model's entry added or replaced in place; all else kept.
+
+    The legacy form goes into mediapipe_config_list as {"name", "base_path"}, the ov form into
+    model_config_list as {"config": {"name", "base_path"}} (OVMS reads a graph there from 2025.1);
+    an entry of the model in the other list is removed.
+    """
     config: dict[str, Any] = (
         dict(existing) if existing else {"model_config_list": [], "mediapipe_config_list": []}
     )
-    entry = {"name": model_name, "base_path": base_path}
-    entries = list(config.get("mediapipe_config_list", []))
-    positions = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == model_name]
-    if positions:
-        entries[positions[0]] = entry
-        entries = [e for i, e in enumerate(entries) if i not in positions[1:]]  # no duplicates survive
-    else:
-        entries.append(entry)
-    config["mediapipe_config_list"] = entries
+    target = CONFIG_LISTS[graph_format]
+    fields = {"name": model_name, "base_path": base_path}
+    for list_name in CONFIG_LISTS.values():
+        if list_name not in config and list_name != target:
+            continue
+        entries = list(config.get(list_name, []))
+        positions = [i for i, e in enumerate(entries) if _entry_name(e, list_name) == model_name]
+        if list_name == target:
+            entry = {"config": fields} if list_name == "model_config_list" else fields
+            if positions:
+                entries[positions[0]] = entry
+            else:
+                entries.append(entry)
+            positions = positions[1:]  # no duplicates survive
+        entries = [e for i, e in enumerate(entries) if i not in positions]
+        config[list_name] = entries
     return config
 
 
@@ -449,6 +586,11 @@ def version_at_commit(plan: RepositoryPlan) -> int:
     version moves to the next free number, and an explicit --version is refused unless
     --overwrite_models allows replacing it.
     """
+    if plan.flat and model_folder_in_use(plan.model_dir) and not plan.overwrite:
+        raise VersionExistsError(
+            f"{plan.model_name} was written by another export while this one ran: pass --overwrite_models "
+            "to replace it"
+        )
     taken = taken_versions(plan.model_dir, plan.task)
     if plan.replaces_version or plan.version not in taken:
         return plan.version
@@ -488,34 +630,58 @@ def _move_into_place(plan: RepositoryPlan, version: int) -> None:
     undo: list[Callable[[], None]] = []
     try:
         model_dir = plan.model_dir
-        # The tokenizer first: a version becomes servable when its model folder appears.
-        for staged_folder, subdir in (
-            (plan.staged_tokenizer_version, TOKENIZER_DIR),
-            (plan.staged_model_version, plan.task.model_dir),
-        ):
-            final = model_dir / subdir / str(version)
-            _make_folders(final.parent, undo)
-            if final.exists():
-                replaced = plan.staging / f"replaced-{subdir}"
-                final.rename(replaced)
-                undo.append(lambda replaced=replaced, final=final: replaced.rename(final))
-            staged_folder.rename(final)
-            undo.append(lambda staged_folder=staged_folder, final=final: final.rename(staged_folder))
-        for name in (SUBCONFIG_FILE, GRAPH_FILE):
-            final = model_dir / name
-            if final.exists():
-                kept = plan.staging / f"replaced-{name}"
-                _keep_copy(final, kept)
-                undo.append(lambda kept=kept, final=final: os.replace(kept, final))
-            else:
-                undo.append(lambda final=final: final.unlink())
-            os.replace(plan.staged_model_dir / name, final)
+        if model_folder_in_use(model_dir) and (plan.flat or is_flat_folder(model_dir)):
+            # One form replaces the other, or a flat folder its predecessor: the old folder goes
+            # aside (back on failure). The server sees the model missing for that moment and keeps
+            # serving what it loaded.
+            aside = plan.staging / "replaced-model"
+            model_dir.rename(aside)
+            undo.append(lambda: aside.rename(model_dir))
+        if plan.flat:
+            _make_folders(model_dir.parent, undo)
+            if model_dir.exists():  # an empty folder
+                model_dir.rmdir()
+            plan.staged_model_dir.rename(model_dir)
+            undo.append(lambda: model_dir.rename(plan.staged_model_dir))
+        else:
+            _move_version_into_place(plan, version, undo)
         existing = read_repository_config(plan.config_path)
         holdpoints.hold("config")
-        config = merged_config(existing, plan.model_name, config_base_path(plan.config_path, model_dir))
+        config = merged_config(
+            existing, plan.model_name, config_base_path(plan.config_path, model_dir), plan.graph_format
+        )
         write_text_atomically(plan.config_path, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        if plan.aliases is not None:
+            write_aliases(plan.config_path, plan.model_name, plan.aliases)
     except BaseException:
         for action in reversed(undo):
             with contextlib.suppress(OSError):
                 action()
         raise
+
+
+def _move_version_into_place(plan: RepositoryPlan, version: int, undo: list[Callable[[], None]]) -> None:
+    """The legacy form: the version folders, subconfig.json and graph.pbtxt."""
+    model_dir = plan.model_dir
+    # The tokenizer first: a version becomes servable when its model folder appears.
+    for staged_folder, subdir in (
+        (plan.staged_tokenizer_version, TOKENIZER_DIR),
+        (plan.staged_model_version, plan.task.model_dir),
+    ):
+        final = model_dir / subdir / str(version)
+        _make_folders(final.parent, undo)
+        if final.exists():
+            replaced = plan.staging / f"replaced-{subdir}"
+            final.rename(replaced)
+            undo.append(lambda replaced=replaced, final=final: replaced.rename(final))
+        staged_folder.rename(final)
+        undo.append(lambda staged_folder=staged_folder, final=final: final.rename(staged_folder))
+    for name in (SUBCONFIG_FILE, GRAPH_FILE):
+        final = model_dir / name
+        if final.exists():
+            kept = plan.staging / f"replaced-{name}"
+            _keep_copy(final, kept)
+            undo.append(lambda kept=kept, final=final: os.replace(kept, final))
+        else:
+            undo.append(lambda final=final: final.unlink())
+        os.replace(plan.staged_model_dir / name, final)

@@ -126,7 +126,25 @@ GRACEFUL_SHUTDOWN_S = 30
     help="File of API keys, one a line (# comments); re-read when it changes.",
 )
 @click.option("--protect_metrics", is_flag=True, help="With API keys, /metrics needs a key too.")
+@click.option(
+    "--default_rerank_model",
+    default=None,
+    help="The reranker (name or alias) that answers requests naming no model. Default: the one reranker "
+    "served; with several, requests must name one.",
+)
+@click.option(
+    "--default_embeddings_model",
+    default=None,
+    help="The embedder (name or alias) that answers requests naming no model (as --default_rerank_model).",
+)
 @click.option("--log_level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
+@click.option(
+    "--plugin_config",
+    default=None,
+    callback=lambda _ctx, _param, value: _plugin_config(value),
+    help="OpenVINO properties (a JSON object) merged over the plugin_config of every model on CPU, e.g. "
+    '\'{"INFERENCE_NUM_THREADS": "4", "NUM_STREAMS": "2"}\' (threads tied to a container\'s CPU limit).',
+)
 def main(
     config_path: Path,
     rest_port: int,
@@ -145,7 +163,10 @@ def main(
     api_keys: tuple[str, ...],
     api_key_file: Path | None,
     protect_metrics: bool,
+    default_rerank_model: str | None,
+    default_embeddings_model: str | None,
     log_level: str,
+    plugin_config: dict[str, str],
 ) -> None:
     """Serve the rerank and embeddings models listed in CONFIG_PATH (Cohere and OpenAI APIs)."""
     from serving.http.app import create_app
@@ -175,6 +196,9 @@ def main(
         api_key_file=api_key_file.resolve() if api_key_file else None,
         protect_metrics=protect_metrics,
         log_level=log_level,
+        default_rerank_model=default_rerank_model,
+        default_embeddings_model=default_embeddings_model,
+        plugin_config=plugin_config,
     )
     if not settings.config_path.exists():
         raise click.BadParameter(f"{settings.config_path} does not exist", param_hint="--config_path")
@@ -189,6 +213,7 @@ def main(
         ),
         limits=RequestLimits(max_request_tokens=max_request_tokens),
         poll_interval=poll_interval,
+        cpu_plugin_config=plugin_config,
     )
     app = create_app(registry, settings)
     serve(app, settings)
@@ -196,6 +221,16 @@ def main(
     # has shut down cleanly by now, so leave without that teardown.
     logging.shutdown()
     os._exit(0)
+
+
+def _plugin_config(value: str | None) -> dict[str, str]:
+    """--plugin_config: a JSON object of OpenVINO properties, values as strings (as subconfig.json's)."""
+    from serving.repository.config import parse_plugin_config
+
+    try:
+        return parse_plugin_config(value) if value else {}
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--plugin_config") from err
 
 
 def serve(app: object, settings: ServerSettings) -> None:

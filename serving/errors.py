@@ -23,6 +23,10 @@ class InvalidRequest(ServingError):
     """The body is not what the endpoint takes (bad JSON, a wrong type, a missing or empty field)."""
 
 
+class EmptyInput(InvalidRequest):
+    """A required list or text is empty (TEI reports it apart from other invalid requests)."""
+
+
 class ModelNotFound(ServingError):
     """No model of that name is configured."""
 

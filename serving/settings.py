@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -26,3 +26,7 @@ class ServerSettings:
     api_key_file: Path | None = None  # one key a line; re-read when it changes
     protect_metrics: bool = False  # /metrics needs a key too
     log_level: str = "info"
+    default_rerank_model: str | None = None  # answers rerank requests that name no model
+    default_embeddings_model: str | None = None  # answers embeddings requests that name no model
+    # OpenVINO properties merged over the plugin_config of every model compiled on CPU
+    plugin_config: dict[str, str] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.errors import (
     BodyTooLarge,
+    EmptyInput,
     InputTooLong,
     InvalidRequest,
     ModelFailure,
@@ -35,6 +36,7 @@ log = logging.getLogger("serving.http")
 
 STATUS: dict[type[ServingError], int] = {
     InvalidRequest: 400,
+    EmptyInput: 400,
     TooManyDocuments: 400,
     TooManyChunks: 400,
     TooManyTokens: 400,
@@ -56,15 +58,19 @@ HEADERS: dict[type[ServingError], dict[str, str]] = {
     ModelUnavailable: {"Retry-After": "5"},
 }
 
-# The error body of the routes of one API family: (path -> belongs to it, (error, status) -> body).
-# The default is {"error": "<field>: <message>"}; API families with their own error body
-# (TEI's {"error", "error_type"}) register theirs with register_error_body().
+# The error body of the routes of one API family: (path -> belongs to it, (error, status) -> body,
+# and optionally (error, status) -> the family's own status). The default is
+# {"error": "<field>: <message>"} with STATUS; API families with their own error body and codes
+# (TEI's {"error", "error_type"}, 422 for validation) register theirs with register_error_body().
 ErrorBody = Callable[[ServingError, int], dict[str, Any]]
-_BODIES: list[tuple[Callable[[str], bool], ErrorBody]] = []
+ErrorStatus = Callable[[ServingError, int], int]
+_BODIES: list[tuple[Callable[[str], bool], ErrorBody, ErrorStatus | None]] = []
 
 
-def register_error_body(applies_to: Callable[[str], bool], body: ErrorBody) -> None:
-    _BODIES.append((applies_to, body))
+def register_error_body(
+    applies_to: Callable[[str], bool], body: ErrorBody, status: ErrorStatus | None = None
+) -> None:
+    _BODIES.append((applies_to, body, status))
 
 
 def status_of(error: ServingError) -> int:
@@ -78,8 +84,9 @@ def error_response(path: str, error: ServingError) -> JSONBody:
     """The one place a ServingError becomes an HTTP response (status, headers, body)."""
     status = status_of(error)
     body: dict[str, Any] = {"error": str(error)}
-    for applies_to, shape in _BODIES:
+    for applies_to, shape, family_status in _BODIES:
         if applies_to(path):
+            status = family_status(error, status) if family_status else status
             body = shape(error, status)
             break
     headers: dict[str, str] = {}
@@ -138,22 +145,26 @@ def validation_message(error: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServingError)
     async def serving_error(request: Request, error: ServingError) -> JSONBody:
-        status = status_of(error)
-        log.info("%s %s -> %d: %s", request.method, request.url.path, status, error)
+        response = error_response(request.url.path, error)
+        log.info("%s %s -> %d: %s", request.method, request.url.path, response.status_code, error)
         _count(request, type(error).__name__)
-        return error_response(request.url.path, error)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, error: RequestValidationError) -> JSONBody:
         message = validation_message(error)
-        log.info("%s %s -> 400: %s", request.method, request.url.path, message)
+        response = error_response(request.url.path, InvalidRequest(message))
+        log.info("%s %s -> %d: %s", request.method, request.url.path, response.status_code, message)
         _count(request, InvalidRequest.__name__)
-        return error_response(request.url.path, InvalidRequest(message))
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONBody:
-        _count(request, f"HTTP{error.status_code}")
         message = error.detail if isinstance(error.detail, str) else str(error.detail)
+        if error.status_code == 400:  # FastAPI could not read the body (not UTF-8, not JSON)
+            _count(request, InvalidRequest.__name__)
+            return error_response(request.url.path, InvalidRequest(message, field="body"))
+        _count(request, f"HTTP{error.status_code}")
         if error.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}"
         elif error.status_code == 405:

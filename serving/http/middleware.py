@@ -29,6 +29,11 @@ def milliseconds(seconds: float) -> str:
     return str(round(seconds * 1000))
 
 
+def elapsed(scope: Scope) -> float:
+    """Seconds since the request arrived (RequestContextMiddleware records when)."""
+    return time.perf_counter() - scope.get("state", {}).get("started", time.perf_counter())
+
+
 def _client_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
@@ -59,7 +64,8 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         request_id = _client_request_id(scope) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"], state["started"] = request_id, started
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -9,12 +9,15 @@ on a worker thread a slice at a time, so the event loop keeps answering other re
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import orjson
 from starlette.responses import JSONResponse
+
+from serving.pipelines.quantization import quantize
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # Values (floats, ids) above which a list payload is rendered off the event loop.
@@ -47,27 +50,46 @@ class JSONBody(JSONResponse):
         return content if isinstance(content, bytes) else render(content)
 
 
-def _render_with_list(head: dict[str, Any], key: str, items: Sequence[Any]) -> bytes:
-    """`head` plus `key`: `items` (written last), a slice of items at a time: the GIL is let go between."""
+# A long list, or an object of long lists (Cohere's embeddings by type).
+Items = Sequence[Any] | Mapping[str, Sequence[Any]]
+
+
+def _render_items(items: Sequence[Any]) -> bytes:
+    """A list, a slice of items at a time: the GIL is let go between."""
     slices = (
         render(items[start : start + _SLICE_ITEMS])[1:-1] for start in range(0, len(items), _SLICE_ITEMS)
     )
-    opening = render(head)[:-1] + (b"," if head else b"") + render(key) + b":["
-    return opening + b",".join(slices) + b"]}"
+    return b"[" + b",".join(slices) + b"]"
+
+
+def _render_with_list(head: dict[str, Any], key: str, items: Items) -> bytes:
+    """`head` plus `key`: `items` (written last)."""
+    if isinstance(items, Mapping):
+        value = b"{" + b",".join(render(name) + b":" + _render_items(v) for name, v in items.items()) + b"}"
+    else:
+        value = _render_items(items)
+    return render(head)[:-1] + (b"," if head else b"") + render(key) + b":" + value + b"}"
 
 
 async def json_with_list(
     head: dict[str, Any],
     key: str,
-    items: Sequence[Any],
+    items: Items,
     values: int,
     headers: Mapping[str, str] | None = None,
 ) -> JSONBody:
-    """A response whose `key` holds a long list; rendered off the loop when it holds many values."""
+    """A response whose `key` holds a long list (or an object of long lists); rendered off the loop
+    when it holds many values."""
     if values > OFF_LOOP_VALUES:
         body = await asyncio.to_thread(_render_with_list, head, key, items)
     else:
         body = render({**head, key: items})
+    return JSONBody(body, headers=dict(headers or {}))
+
+
+async def json_list(items: Sequence[Any], values: int, headers: Mapping[str, str] | None = None) -> JSONBody:
+    """A response that is a list (TEI's [[...], ...]); rendered off the loop when it holds many values."""
+    body = await asyncio.to_thread(_render_items, items) if values > OFF_LOOP_VALUES else render(items)
     return JSONBody(body, headers=dict(headers or {}))
 
 
@@ -78,3 +100,20 @@ def json_body(content: Any, status_code: int = 200, headers: Mapping[str, str] |
 def float_list(values: np.ndarray) -> np.ndarray:
     """float32 values as orjson writes them (shortest repr of each float32)."""
     return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def base64_rows(vectors: np.ndarray) -> list[str]:
+    """Each row as base64 of little-endian float32, as the OpenAI SDK decodes it."""
+    little_endian = np.ascontiguousarray(vectors, dtype="<f4")
+    return [base64.b64encode(row.tobytes()).decode("ascii") for row in little_endian]
+
+
+def embedding_rows(vectors: np.ndarray, kind: str, normalized: bool, field: str) -> Sequence[Any]:
+    """The rows of an embeddings answer as `kind` asks: float, base64 (of float32), or quantized
+    (int8, uint8, binary, ubinary: serving/pipelines/quantization.py). `field` names the request's
+    choice in errors; `normalized`: whether the vectors are L2-normalized."""
+    if kind == "float":
+        return float_list(vectors)
+    if kind == "base64":
+        return base64_rows(vectors)
+    return quantize(vectors, kind, normalized, field)

@@ -53,7 +53,9 @@ class RerankRequest(BaseModel):
     query: StrictStr = Field(min_length=1)
     documents: Documents = Field(description="Strings, or objects with a 'text' field")
     top_n: StrictInt | None = Field(None, ge=1, le=MAX_INT, description="Return the best N; default all")
-    return_documents: StrictBool = False
+    return_documents: StrictBool | None = Field(
+        None, description="Return each document's text; default false, true on /v1/rerank (GPUStack, Jina)"
+    )
     max_chunks_per_doc: StrictInt | None = Field(
         None, ge=1, le=MAX_INT, description="Chunks kept per long document"
     )
@@ -87,11 +89,23 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class RerankMeta(BaseModel):
+    """Cohere's meta (api_version as an object, as its SDK types it) and the counts rerank services add."""
+
+    model_config = ConfigDict(extra="allow")
+    api_version: dict[str, Any]
+    processing_time_ms: int
+    total_documents: int
+    returned_documents: int
+
+
 class RerankResponse(BaseModel):
     id: str
+    object: Literal["list"] = "list"
     model: str
     results: list[RerankResult]
     usage: Usage
+    meta: RerankMeta
 
 
 # ---- embeddings (OpenAI) --------------------------------------------------------------------
@@ -99,7 +113,7 @@ class RerankResponse(BaseModel):
 EmbeddingsInputShape = str | list[str] | list[int] | list[list[int]]
 
 
-def _check_input(value: Any) -> list[str] | list[list[int]]:
+def embeddings_input(value: Any) -> list[str] | list[list[int]]:
     """Normalise to a list of texts or a list of token-id lists."""
     if isinstance(value, str):
         if not value:
@@ -136,7 +150,7 @@ def _is_token_id(value: Any) -> bool:
 
 EmbeddingsInput = Annotated[
     list[str] | list[list[int]],
-    PlainValidator(_check_input, json_schema_input_type=EmbeddingsInputShape),
+    PlainValidator(embeddings_input, json_schema_input_type=EmbeddingsInputShape),
 ]
 
 
@@ -145,8 +159,10 @@ class EmbeddingsRequest(BaseModel):
 
     model: StrictStr | None = Field(None, description="Model name; optional when one embedder is served")
     input: EmbeddingsInput
-    encoding_format: Literal["float", "base64"] = Field(
-        "float", description="base64: little-endian float32 bytes, as the OpenAI SDK decodes them"
+    encoding_format: Literal["float", "base64", "int8", "uint8", "binary", "ubinary"] = Field(
+        "float",
+        description="base64: little-endian float32 bytes, as the OpenAI SDK decodes them; int8, uint8, "
+        "binary, ubinary: quantized as Cohere's embedding_types (README, 'Quantized embeddings')",
     )
     dimensions: StrictInt | None = Field(
         None, ge=1, le=MAX_INT, description="Keep the first N dimensions (renormalized)"
@@ -165,7 +181,7 @@ class EmbeddingsRequest(BaseModel):
 class Embedding(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
-    embedding: list[float] | str
+    embedding: list[float] | list[int] | str
 
 
 class EmbeddingsResponse(BaseModel):
@@ -173,6 +189,198 @@ class EmbeddingsResponse(BaseModel):
     data: list[Embedding]
     model: str
     usage: Usage
+
+
+# ---- embed (Cohere) -------------------------------------------------------------------------
+
+EmbeddingType = Literal["float", "int8", "uint8", "binary", "ubinary", "base64"]
+
+
+def _check_texts(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("must be a list of strings")
+    if not value:
+        raise ValueError("must not be empty")
+    for index, item in enumerate(value):
+        if not item:
+            raise ValueError(f"item {index} is an empty string")
+    return value
+
+
+Texts = Annotated[list[str], PlainValidator(_check_texts, json_schema_input_type=list[str])]
+
+
+class CohereEmbedRequest(BaseModel):
+    """cohere.ClientV2.embed (/v2/embed) and cohere.Client.embed (/v1/embed); texts only."""
+
+    model_config = ConfigDict(extra="allow")
+
+    texts: Texts = Field(description="The texts to embed (this server embeds no images)")
+    model: StrictStr | None = Field(None, description="Model name or alias; optional with one embedder")
+    input_type: StrictStr | None = Field(
+        None,
+        description="search_query, search_document, classification, clustering: the model's prompt for "
+        "that kind of text; ignored by models without prompts",
+    )
+    embedding_types: list[EmbeddingType] | None = Field(
+        None, min_length=1, description="Default: float. int8/uint8/binary/ubinary: quantized"
+    )
+    output_dimension: StrictInt | None = Field(
+        None, ge=1, le=MAX_INT, description="Keep the first N dimensions (renormalized)"
+    )
+    truncate: Literal["NONE", "START", "END", "none", "start", "end"] | None = Field(
+        None, description="END (default): cut long texts at the end; START: at the start; NONE: refuse them"
+    )
+    max_tokens: StrictInt | None = Field(
+        None, ge=1, le=MAX_INT, description="Cut each text to this many tokens (special tokens not counted)"
+    )
+
+
+class CohereEmbedMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    api_version: dict[str, Any]
+    billed_units: dict[str, float]
+
+
+class CohereEmbedResponse(BaseModel):
+    id: str
+    response_type: Literal["embeddings_floats", "embeddings_by_type"]
+    embeddings: list[list[float]] | dict[str, list[list[float]] | list[list[int]] | list[str]]
+    texts: list[str]
+    meta: CohereEmbedMeta
+
+
+# ---- Text Embeddings Inference --------------------------------------------------------------
+
+TruncationDirection = Literal["Right", "Left", "right", "left"]
+
+
+class TeiRerankRequest(BaseModel):
+    """TEI's POST /rerank."""
+
+    model_config = ConfigDict(extra="allow")
+
+    query: StrictStr = Field(min_length=1)
+    texts: list[StrictStr] = Field(description="The documents (empty: 400 with error_type Empty)")
+    truncate: StrictBool | None = Field(
+        None, description="Cut a document whose pair is over the model's limit (default true); false: 422"
+    )
+    truncation_direction: TruncationDirection = Field(
+        "Right", description="Right: cut its end; Left: its start"
+    )
+    raw_scores: StrictBool = Field(False, description="The logit instead of sigmoid(logit)")
+    return_text: StrictBool = Field(False, description="Return each text")
+    model: StrictStr | None = Field(
+        None, description="Model name or alias (TEI has none); default as /v3/rerank"
+    )
+
+
+class TeiRank(BaseModel):
+    index: int
+    text: str | None = None
+    score: float
+
+
+class TeiEmbedRequest(BaseModel):
+    """TEI's POST /embed (also what huggingface_hub's InferenceClient.feature_extraction sends)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    inputs: Annotated[Any, PlainValidator(lambda value: value, json_schema_input_type=EmbeddingsInputShape)]
+    normalize: StrictBool | None = Field(None, description="L2-normalize; default as exported (normalized)")
+    truncate: StrictBool | None = Field(
+        None, description="Cut inputs over the model's limit; default as exported (--truncate); false: 422"
+    )
+    truncation_direction: TruncationDirection = Field(
+        "Right", description="Right: cut the end; Left: the start"
+    )
+    prompt_name: StrictStr | None = Field(None, description="One of the model's prompts by name")
+    dimensions: StrictInt | None = Field(None, ge=1, le=MAX_INT, description="Keep the first N dimensions")
+    model: StrictStr | None = Field(None, description="Model name or alias (TEI has none)")
+
+
+class SimilarityInputs(BaseModel):
+    source_sentence: StrictStr = Field(min_length=1)
+    sentences: list[StrictStr]
+
+
+class SimilarityParameters(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    prompt_name: StrictStr | None = None
+    truncate: StrictBool | None = None
+    truncation_direction: TruncationDirection = "Right"
+
+
+class TeiSimilarityRequest(BaseModel):
+    """TEI's POST /similarity (huggingface_hub's InferenceClient.sentence_similarity)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    inputs: SimilarityInputs
+    parameters: SimilarityParameters | None = None
+    model: StrictStr | None = Field(None, description="Model name or alias (TEI has none)")
+
+
+class TeiInfo(BaseModel):
+    model_id: str
+    model_sha: str | None = None
+    model_dtype: str
+    served_model_name: str
+    model_type: dict[str, dict[str, Any]]
+    max_concurrent_requests: int
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int | None = None
+    max_client_batch_size: int
+    auto_truncate: bool
+    tokenization_workers: int
+    version: str
+    sha: str | None = None
+    docker_label: str | None = None
+
+
+class TeiErrorBody(BaseModel):
+    error: str
+    error_type: Literal[
+        "Validation", "Empty", "Tokenizer", "Backend", "Overloaded", "Unhealthy", "Unauthorized"
+    ]
+
+
+TEI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": TeiErrorBody, "description": "An empty list or text (error_type Empty)"},
+    401: {"model": TeiErrorBody, "description": "API keys are configured and none valid was sent"},
+    404: {"model": TeiErrorBody, "description": "Unknown model"},
+    413: {"model": TeiErrorBody, "description": "Body over the size limit"},
+    422: {
+        "model": TeiErrorBody,
+        "description": "Invalid request, or an input over the limit with truncate false",
+    },
+    424: {"model": TeiErrorBody, "description": "The model failed on this request (error_type Backend)"},
+    429: {"model": TeiErrorBody, "description": "Too many requests in progress (error_type Overloaded)"},
+    503: {"model": TeiErrorBody, "description": "Model not loaded (error_type Unhealthy)"},
+    504: {"model": TeiErrorBody, "description": "The request took longer than --request_timeout"},
+}
+
+
+# ---- text_pairs (the FastAPI bge-reranker service) ------------------------------------------
+
+
+class TextPairsRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text_pairs: list[list[StrictStr]] | StrictStr = Field(
+        description="[[query, document], ...] as JSON, or that list written in Python literal syntax"
+    )
+
+
+class TextPairsResponse(BaseModel):
+    text_pairs: list[list[str]]
+    rerank_scores: list[float] = Field(description="Raw logits, in the order of text_pairs")
+    scores: list[float] = Field(description="The same as rerank_scores")
+    request_time: str
+    response_time: str
+    code: int
 
 
 # ---- models, config, health -----------------------------------------------------------------
@@ -185,6 +393,7 @@ class ModelCard(BaseModel):
     owned_by: str = "ovtext"
     task: str
     version: int
+    aliases: list[str] = Field(default_factory=list, description="Other names requests may use")
     prompts: dict[str, str] | None = None  # embedders with prompts: name -> text prepended
     default_prompt_name: str | None = None
     instruction: str | None = None  # instruction-following rerankers: the default instruction
@@ -202,6 +411,12 @@ class ModelList(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str
+
+
+class HealthStatus(BaseModel):
+    status: Literal["healthy"]
+    timestamp: str
+    model_loaded: bool
 
 
 # Error statuses the model routes document in the OpenAPI schema.

@@ -8,7 +8,7 @@ import numpy as np
 
 from serving.errors import InputTooLong, InvalidRequest
 from serving.pipelines.batching import BatchScheduler, BatchStats, Job, JobResult
-from serving.pipelines.framing import EncodedBatch, RaggedTokens, Segments, single_frame, whole_texts
+from serving.pipelines.framing import EncodedBatch, Overflow, RaggedTokens, single_frame, whole_texts
 from serving.pipelines.pooling import normalize, pool, post_pool
 from serving.pipelines.prompts import choose_prompt, prompted
 from serving.pipelines.run import BatchedPipeline, GroupCheck, RequestLimits, RequestTimings, finite_rows
@@ -26,6 +26,7 @@ class EmbeddingsOutcome:
     prompt_tokens: int  # special tokens included
     batches: list[BatchStats]
     timings: RequestTimings
+    normalized: bool = True  # L2-normalized (the export's choice, or the request's)
 
 
 class EmbeddingsPipeline(BatchedPipeline):
@@ -50,16 +51,28 @@ class EmbeddingsPipeline(BatchedPipeline):
     def _pool(self, batch: EncodedBatch, output: np.ndarray) -> np.ndarray:
         return pool(output, batch.attention_mask, self.options.pooling)
 
-    def _input_check(self) -> GroupCheck:
-        """A GroupCheck: inputs over the model's limit (without --truncate), tokens over the request
-        limit; raised as soon as a group of texts shows it."""
+    def _overflow(self, overflow: Overflow | None) -> Overflow:
+        """The request's choice, else the export's (--truncate: cut on the right, else refuse)."""
+        if overflow is Overflow.CHUNK:
+            raise ValueError("embedders cut or refuse long inputs; they do not chunk them")
+        if overflow is not None:
+            return overflow
+        return Overflow.CUT_RIGHT if self.options.truncate else Overflow.REFUSE
+
+    def _room(self, max_tokens: int | None) -> int:
+        """Tokens of text (prompt included, special tokens not) an input may keep."""
         room = self.info.max_length - self.info.single_overhead
+        return room if max_tokens is None else min(room, max_tokens)
+
+    def _input_check(self, overflow: Overflow, room: int) -> GroupCheck:
+        """A GroupCheck: inputs over `room` when they may not be cut, tokens over the request
+        limit; raised as soon as a group of texts shows it."""
         seen_tokens = 0
 
         def check(group: RaggedTokens, offset: int) -> None:
             nonlocal seen_tokens
             lengths = group.lengths
-            if self.options.truncate:
+            if overflow is not Overflow.REFUSE:
                 lengths = np.minimum(lengths, room)
             else:
                 too_long = np.flatnonzero(lengths > room)
@@ -67,19 +80,15 @@ class EmbeddingsPipeline(BatchedPipeline):
                     index = int(too_long[0])
                     framed = int(lengths[index]) + self.info.single_overhead
                     raise InputTooLong(
-                        f"input {offset + index} has {framed} tokens "
-                        f"(special tokens included), the limit is {self.info.max_length}; this model was "
-                        "exported without --truncate",
+                        f"input {offset + index} has {framed} tokens (special tokens included), the limit "
+                        f"is {room + self.info.single_overhead}; ask for truncation (or export the model "
+                        "with --truncate) to cut it",
                         field="input",
                     )
             seen_tokens += int(lengths.sum()) + len(group) * self.info.single_overhead
             self.check_request_tokens(seen_tokens, "input")
 
         return check
-
-    def _segments(self, tokens: RaggedTokens) -> Segments:
-        room = self.info.max_length - self.info.single_overhead
-        return whole_texts(tokens, max_body=room if self.options.truncate else None)
 
     def _check_token_ids(self, token_ids: list[list[int]]) -> RaggedTokens:
         """Pre-tokenized inputs as RaggedTokens; every id must be in the model's vocabulary."""
@@ -101,25 +110,34 @@ class EmbeddingsPipeline(BatchedPipeline):
                 f"{dimensions} is more than the model's {self.hidden_size} dimensions", field="dimensions"
             )
 
-    def _job(self, tokens: RaggedTokens) -> Job:
-        return Job(single_frame(self.info), self._segments(tokens), self._pooled)
+    def _job(self, tokens: RaggedTokens, overflow: Overflow, room: int) -> Job:
+        segments = whole_texts(tokens, room, keep_end=overflow is Overflow.CUT_LEFT)
+        return Job(single_frame(self.info), segments, self._pooled)
 
     def _outcome(
-        self, job: Job, result: JobResult, dimensions: int | None, tokenization: float
+        self,
+        job: Job,
+        result: JobResult,
+        dimensions: int | None,
+        tokenization: float,
+        normalized: bool | None = None,
     ) -> EmbeddingsOutcome:
-        """Post-pooling steps, L2, then the first `dimensions` values (Matryoshka), renormalized."""
+        """Post-pooling steps, L2, then the first `dimensions` values (Matryoshka), renormalized.
+        normalized: the request's choice (TEI's `normalize`); None: the export's."""
         vectors = post_pool(result.values, self.post_pooling)
-        if self.options.normalize_embeddings:
+        normalizing = self.options.normalize_embeddings if normalized is None else normalized
+        if normalizing:
             vectors = normalize(vectors)
         if dimensions is not None:
             vectors = vectors[:, :dimensions]
-            if self.options.normalize_embeddings:
+            if normalizing:
                 vectors = normalize(vectors)
         return EmbeddingsOutcome(
             vectors=vectors.astype(np.float32, copy=False),
             prompt_tokens=job.total_tokens,
             batches=result.batches,
             timings=self.timings(tokenization, result),
+            normalized=normalizing,
         )
 
     async def embed(
@@ -129,24 +147,31 @@ class EmbeddingsPipeline(BatchedPipeline):
         dimensions: int | None = None,
         prompt_name: str | None = None,
         input_type: str | None = None,
+        overflow: Overflow | None = None,
+        max_tokens: int | None = None,
+        normalized: bool | None = None,
     ) -> EmbeddingsOutcome:
         """Embed texts, or pre-tokenized inputs (ids without special tokens; they are added).
 
         prompt_name / input_type choose one of the model's prompts (serving/pipelines/prompts.py);
-        it is prepended to each text, or its tokens to each list of ids.
+        it is prepended to each text, or its tokens to each list of ids. overflow: cut long inputs on
+        either side or refuse them (None: as exported); max_tokens: cut inputs to at most that many
+        tokens (special tokens not counted); normalized: L2 or not (None: as exported).
         """
         self._check_dimensions(dimensions)
         prompt = choose_prompt(self.info, prompt_name, input_type)
+        overflow, room = self._overflow(overflow), self._room(max_tokens)
         if token_ids is not None:
             if prompt:
                 prompt_ids = (await self.tokenizer.tokenize([prompt])).row(0).tolist()
                 token_ids = [prompt_ids + list(ids) for ids in token_ids]
             tokens, seconds = self._check_token_ids(token_ids), 0.0
-            self._input_check()(tokens, 0)
+            self._input_check(overflow, room)(tokens, 0)
         else:
-            tokens, seconds = await self._tokenize(prompted(texts or [], prompt), self._input_check())
-        job = self._job(tokens)
-        return self._outcome(job, await self._run(job), dimensions, seconds)
+            texts = prompted(texts or [], prompt)
+            tokens, seconds = await self._tokenize(texts, self._input_check(overflow, room))
+        job = self._job(tokens, overflow, room)
+        return self._outcome(job, await self._run(job), dimensions, seconds, normalized)
 
     def embed_blocking(
         self,
@@ -159,13 +184,15 @@ class EmbeddingsPipeline(BatchedPipeline):
         """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
         self._check_dimensions(dimensions)
         prompt = choose_prompt(self.info, prompt_name, input_type)
+        overflow, room = self._overflow(None), self._room(None)
         if token_ids is not None:
             if prompt:
                 prompt_ids = self.tokenizer.tokenize_blocking([prompt]).row(0).tolist()
                 token_ids = [prompt_ids + list(ids) for ids in token_ids]
             tokens, seconds = self._check_token_ids(token_ids), 0.0
-            self._input_check()(tokens, 0)
+            self._input_check(overflow, room)(tokens, 0)
         else:
-            tokens, seconds = self._tokenize_blocking(prompted(texts or [], prompt), self._input_check())
-        job = self._job(tokens)
+            texts = prompted(texts or [], prompt)
+            tokens, seconds = self._tokenize_blocking(texts, self._input_check(overflow, room))
+        job = self._job(tokens, overflow, room)
         return self._outcome(job, self._run_blocking(job), dimensions, seconds)

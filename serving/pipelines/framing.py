@@ -16,12 +16,22 @@ Nothing loops in Python per document or per token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
 from serving.repository.layout import TokenizerInfo
 
 ID_DTYPE = np.int64
+
+
+class Overflow(str, Enum):
+    """What happens to a text with more tokens than the model takes (each API chooses)."""
+
+    CHUNK = "chunk"  # rerank documents: split into chunks framed with the query; the best chunk scores
+    CUT_RIGHT = "right"  # keep the first tokens (Hugging Face truncation; TEI "Right", Cohere "END")
+    CUT_LEFT = "left"  # keep the last tokens (TEI "Left", Cohere "START")
+    REFUSE = "refuse"  # the request fails (InputTooLong)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,16 @@ class RaggedTokens:
 
     def row(self, index: int) -> np.ndarray:
         return self.ids[self.offsets[index] : self.offsets[index + 1]]
+
+    def strip(self, head: int, tail: int) -> RaggedTokens:
+        """Every text without its first `head` and last `tail` ids (the special tokens a tokenizer IR
+        that frames texts itself put there); a text shorter than that becomes empty."""
+        if not head and not tail:
+            return self
+        lengths = self.lengths
+        within = np.arange(len(self.ids), dtype=np.int64) - np.repeat(self.offsets[:-1], lengths)
+        keep = (within >= head) & (within < np.repeat(lengths, lengths) - tail)
+        return RaggedTokens.from_lengths(self.ids[keep], np.maximum(lengths - head - tail, 0))
 
     def tail(self, first: int) -> RaggedTokens:
         """The texts from index `first` on (e.g. the documents after the query)."""
@@ -143,14 +163,19 @@ def single_frame(info: TokenizerInfo) -> Frame:
     )
 
 
-def whole_texts(texts: RaggedTokens, max_body: int | None = None) -> Segments:
-    """One span per text, cut to `max_body` tokens when given (truncation keeps the frame)."""
+def whole_texts(texts: RaggedTokens, max_body: int | None = None, keep_end: bool = False) -> Segments:
+    """One span per text, cut to `max_body` tokens when given (truncation keeps the frame): its first
+    tokens, or its last ones with `keep_end`."""
     lengths = texts.lengths
+    starts = texts.offsets[:-1].copy()
     if max_body is not None:
-        lengths = np.minimum(lengths, max_body)
+        kept = np.minimum(lengths, max_body)
+        if keep_end:
+            starts += lengths - kept
+        lengths = kept
     return Segments(
         source=texts.ids,
-        starts=texts.offsets[:-1].copy(),
+        starts=starts,
         lengths=lengths,
         owner=np.arange(len(texts), dtype=np.int64),
     )

@@ -82,6 +82,17 @@ class InferencePool:
             self._started += 1
         return self.run_blocking(inputs)
 
+    def try_run_now(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray] | None:
+        """Run on the calling thread if an infer request is idle right now, else None (never waits)."""
+        try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
+            return None
+        try:
+            return _infer_and_copy(request, dict(inputs), self._outputs)
+        finally:
+            self._idle.put(request)
+
     async def run(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray]:
         with self._lock:
             self._submitted += 1

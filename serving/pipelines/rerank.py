@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import numpy as np
 
 from serving.errors import InputTooLong, TooManyChunks
 from serving.pipelines.batching import BatchScheduler, BatchStats, Job, JobResult
-from serving.pipelines.framing import EncodedBatch, RaggedTokens, chunk_counts, chunk_texts, pair_frame
+from serving.pipelines.framing import (
+    EncodedBatch,
+    Overflow,
+    RaggedTokens,
+    Segments,
+    chunk_counts,
+    chunk_texts,
+    pair_frame,
+    whole_texts,
+)
 from serving.pipelines.prompts import pair_texts
 from serving.pipelines.run import BatchedPipeline, RequestLimits, RequestTimings, finite_rows
 from serving.pipelines.scoring import max_per_owner, relevance_logits, sigmoid
@@ -36,19 +46,26 @@ _checked_logits = finite_rows(_logits_per_row, "scores")
 class ChunkBudget:
     """Counts a request's chunks and tokens group by group as it is tokenized (a GroupCheck) and
     refuses it as soon as it crosses max_allowed_chunks or --max_request_tokens: from lengths
-    alone, before anything is allocated per chunk."""
+    alone, before anything is allocated per chunk. Documents longer than fit are chunked, cut or
+    refused as `overflow` says. `spent`: the (chunks, tokens) of the request's earlier queries."""
 
     def __init__(
-        self, pipeline: RerankPipeline, texts: int, doc_limit: int, max_chunks_per_doc: int | None
+        self,
+        pipeline: RerankPipeline,
+        texts: int,
+        doc_limit: int,
+        max_chunks_per_doc: int | None,
+        overflow: Overflow = Overflow.CHUNK,
+        spent: tuple[int, int] = (0, 0),
     ) -> None:
         self.pipeline = pipeline
         self.texts = texts  # query and documents
         self.doc_limit = doc_limit
-        self.max_chunks_per_doc = max_chunks_per_doc
+        self.overflow = overflow
+        self.max_chunks_per_doc = max_chunks_per_doc if overflow is Overflow.CHUNK else 1
         self.room = 0  # document tokens per chunk, known once the query is tokenized
         self.overhead = 0  # query and special tokens repeated in every chunk
-        self.chunks = 0
-        self.tokens = 0
+        self.chunks, self.tokens = spent
 
     def __call__(self, group: RaggedTokens, first: int) -> None:
         info = self.pipeline.info
@@ -64,6 +81,8 @@ class ChunkBudget:
                     field="query",
                 )
             documents = group.tail(1)
+        if self.overflow is Overflow.REFUSE:
+            self._refuse_long(documents, max(first - 1, 0))
         kept, counts = chunk_counts(documents.lengths, self.room, self.doc_limit, self.max_chunks_per_doc)
         self.chunks += int(counts.sum())
         self.tokens += int(kept.sum()) + int(counts.sum()) * self.overhead
@@ -77,6 +96,25 @@ class ChunkBudget:
                 field="documents",
             )
         self.pipeline.check_request_tokens(self.tokens, "documents")
+
+    def _refuse_long(self, documents: RaggedTokens, first_document: int) -> None:
+        too_long = np.flatnonzero(documents.lengths > self.room)
+        if len(too_long):
+            index = int(too_long[0])
+            tokens = int(documents.lengths[index]) + self.overhead
+            raise InputTooLong(
+                f"item {first_document + index} with the query has {tokens} tokens (special tokens "
+                f"included), more than the model's {self.pipeline.info.max_length}; ask for truncation "
+                "to cut it",
+                field="documents",
+            )
+
+    def segments(self, documents: RaggedTokens) -> Segments:
+        """The spans of the documents the model scores (every limit was checked while tokenizing)."""
+        if self.overflow is Overflow.CHUNK:
+            return chunk_texts(documents, self.room, self.doc_limit, self.max_chunks_per_doc)
+        body = min(self.room, self.doc_limit)
+        return whole_texts(documents, body, keep_end=self.overflow is Overflow.CUT_LEFT)
 
 
 class RerankPipeline(BatchedPipeline):
@@ -92,18 +130,21 @@ class RerankPipeline(BatchedPipeline):
         self.options = options
 
     def _budget(
-        self, documents: int, max_chunks_per_doc: int | None, max_tokens_per_doc: int | None
+        self,
+        documents: int,
+        max_chunks_per_doc: int | None,
+        max_tokens_per_doc: int | None,
+        overflow: Overflow = Overflow.CHUNK,
+        spent: tuple[int, int] = (0, 0),
     ) -> ChunkBudget:
         doc_limit = self.options.max_doc_length
         if max_tokens_per_doc is not None:
             doc_limit = min(doc_limit, max_tokens_per_doc)
-        return ChunkBudget(self, documents + 1, doc_limit, max_chunks_per_doc)
+        return ChunkBudget(self, documents + 1, doc_limit, max_chunks_per_doc, overflow, spent)
 
     def _job(self, tokens: RaggedTokens, budget: ChunkBudget) -> Job:
         """The request's rows; every limit was checked by `budget` while tokenizing."""
-        query = tokens.row(0)
-        segments = chunk_texts(tokens.tail(1), budget.room, budget.doc_limit, budget.max_chunks_per_doc)
-        return Job(pair_frame(self.info, query), segments, _checked_logits)
+        return Job(pair_frame(self.info, tokens.row(0)), budget.segments(tokens.tail(1)), _checked_logits)
 
     def _outcome(
         self, job: Job, result: JobResult, documents: int, raw_scores: bool, tokenization: float
@@ -126,13 +167,53 @@ class RerankPipeline(BatchedPipeline):
         max_chunks_per_doc: int | None = None,
         max_tokens_per_doc: int | None = None,
         instruction: str | None = None,
+        overflow: Overflow = Overflow.CHUNK,
     ) -> RerankOutcome:
-        """instruction: for prompt-template rerankers (None: the model's default one)."""
-        budget = self._budget(len(documents), max_chunks_per_doc, max_tokens_per_doc)
+        """instruction: for prompt-template rerankers (None: the model's default one). overflow: what
+        happens to a document longer than fits beside the query (chunked by default)."""
+        budget = self._budget(len(documents), max_chunks_per_doc, max_tokens_per_doc, overflow)
         texts = pair_texts(self.info, query, documents, instruction)
         tokens, seconds = await self._tokenize(texts, budget)
         job = self._job(tokens, budget)
         return self._outcome(job, await self._run(job), len(documents), raw_scores, seconds)
+
+    async def rerank_groups(
+        self,
+        groups: list[tuple[str, list[str]]],
+        *,
+        raw_scores: bool = False,
+        overflow: Overflow = Overflow.CUT_RIGHT,
+    ) -> RerankOutcome:
+        """Several queries, each with its documents, as one request: every group is tokenized first,
+        under one budget (max_allowed_chunks and --max_request_tokens count the whole request), then
+        all run at once, sharing batches. Scores come in group order, each group's in its order."""
+        jobs: list[tuple[Job, int]] = []
+        spent, seconds = (0, 0), 0.0
+        for query, documents in groups:
+            budget = self._budget(len(documents), None, None, overflow, spent)
+            tokens, took = await self._tokenize(pair_texts(self.info, query, documents, None), budget)
+            jobs.append((self._job(tokens, budget), len(documents)))
+            spent, seconds = (budget.chunks, budget.tokens), seconds + took
+        tasks = [asyncio.ensure_future(self._run(job)) for job, _ in jobs]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:  # one failure drops the request's other batches too
+                task.cancel()
+            raise
+        outcomes = [
+            self._outcome(job, result, count, raw_scores, 0.0)
+            for (job, count), result in zip(jobs, results, strict=True)
+        ]
+        queued = min(o.timings.queue for o in outcomes)
+        done = max(o.timings.queue + o.timings.inference for o in outcomes)
+        return RerankOutcome(
+            scores=np.concatenate([o.scores for o in outcomes]),
+            prompt_tokens=sum(o.prompt_tokens for o in outcomes),
+            chunks=sum(o.chunks for o in outcomes),
+            batches=[batch for o in outcomes for batch in o.batches],
+            timings=RequestTimings(seconds, queued, done - queued),
+        )
 
     def rerank_blocking(
         self,

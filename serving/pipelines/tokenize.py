@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 TOKENIZER_DEVICE = "CPU"
 TOKENIZER_CONFIG = {"PERFORMANCE_HINT": "THROUGHPUT"}
 _UNPACKED_INPUTS = ("begins", "ends", "symbols")
+# Requests of at most this many characters are tokenized on the event loop (see Tokenizer.tokenize).
+INLINE_CHARACTERS = 2048
 
 
 def _ragged_ids_outputs(model: ov.Model) -> list[ov.Output] | None:
@@ -71,10 +73,14 @@ def _bypass_string_unpack(model: ov.Model) -> list[ov.Node] | None:
     return new_parameters
 
 
+def _utf8(text: str) -> bytes:
+    # Lone surrogates (legal in JSON escapes, not in UTF-8) become '?' bytes.
+    return text.encode("utf-8", "replace")
+
+
 def pack_strings(texts: list[str]) -> dict[str, np.ndarray]:
     """What StringTensorUnpack would give: begins, ends and the UTF-8 bytes of all texts."""
-    # Lone surrogates (legal in JSON escapes, not in UTF-8) become U+FFFD-like '?' bytes.
-    encoded = [text.encode("utf-8", "replace") for text in texts]
+    encoded = [_utf8(text) for text in texts]
     lengths = np.fromiter((len(item) for item in encoded), dtype=np.int64, count=len(encoded))
     ends = np.cumsum(lengths)
     return {
@@ -102,10 +108,13 @@ def _from_dense(input_ids: np.ndarray, attention_mask: np.ndarray) -> RaggedToke
 class Tokenizer:
     """A compiled tokenizer IR with its own pool of infer requests.
 
-    `model` is consumed: its graph may be rewired (see the module docstring).
+    `model` is consumed: its graph may be rewired (see the module docstring). `strip` = (head,
+    tail): how many ids an IR that adds special tokens puts before and after every text; they are
+    taken off, so callers always get the texts' own ids (set it once the layout is known).
     """
 
-    def __init__(self, core: ov.Core, model: ov.Model, label: str) -> None:
+    def __init__(self, core: ov.Core, model: ov.Model, label: str, strip: tuple[int, int] = (0, 0)) -> None:
+        self.strip = strip
         ragged_outputs = _ragged_ids_outputs(model)
         dense_names = [output.get_any_name() for output in model.outputs]
         packed_parameters = _bypass_string_unpack(model)
@@ -127,16 +136,27 @@ class Tokenizer:
     def _inputs(self, texts: list[str]) -> dict[Any, Any]:
         if self.packed_input:
             return pack_strings(texts)
-        return {0: ov.Tensor(texts)}
+        return {0: ov.Tensor([_utf8(text).decode("utf-8") for text in texts])}
 
     def _unpack(self, outputs: list[np.ndarray]) -> RaggedTokens:
-        return _from_ragged(*outputs) if self.ragged else _from_dense(*outputs)
+        tokens = _from_ragged(*outputs) if self.ragged else _from_dense(*outputs)
+        return tokens.strip(*self.strip)
 
     async def tokenize(self, texts: list[str]) -> RaggedTokens:
-        """Token ids (no special tokens) of every text, in one tokenizer call."""
+        """Token ids (no special tokens: see `strip`) of every text, in one tokenizer call.
+
+        A few short texts (a query and a handful of documents) are tokenized right here when an
+        infer request is idle: that takes tens of microseconds, less than handing them to a worker
+        thread and waking the event loop again. Longer inputs go to a worker thread.
+        """
         if not texts:
             return RaggedTokens.from_lists([])
-        return self._unpack(await self._pool.run(self._inputs(texts)))
+        inputs = self._inputs(texts)
+        if sum(len(text) for text in texts) <= INLINE_CHARACTERS:
+            outputs = self._pool.try_run_now(inputs)
+            if outputs is not None:
+                return self._unpack(outputs)
+        return self._unpack(await self._pool.run(inputs))
 
     def tokenize_blocking(self, texts: list[str]) -> RaggedTokens:
         if not texts:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import openvino as ov
@@ -21,8 +21,8 @@ from serving.pipelines.pooling import POST_POOLING
 from serving.pipelines.rerank import RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
-from serving.repository import layout
-from serving.repository.config import EmbeddingsOptions, RerankOptions, ServableSpec
+from serving.repository import interop, layout
+from serving.repository.config import EmbeddingsOptions, RerankOptions, ServableSpec, resolve_options
 from serving.repository.layout import ModelInfo, Task, TokenizerInfo
 from serving.repository.versions import VersionFiles
 
@@ -47,6 +47,8 @@ class Servable:
     tokenizer_info: TokenizerInfo
     model_info: ModelInfo | None
     device: str
+    # Held so the Core outlives the models compiled by it: freed first, closing them segfaults.
+    core: ov.Core | None = None
     loaded_at: float = field(default_factory=time.time)
     inflight: int = 0
     retired: bool = False
@@ -57,6 +59,7 @@ class Servable:
 
     def close(self) -> None:
         self.pipeline.close()
+        self.core = None
 
 
 def _vocab_size(model: ov.Model) -> int | None:
@@ -80,23 +83,17 @@ def _vocab_size(model: ov.Model) -> int | None:
     return None
 
 
-def result_output_index(model: ov.Model, task: Task) -> int:
-    """The model output the pipeline reads: the logits, or an embedder's token embeddings."""
-    if task is Task.EMBEDDINGS:
-        names = [port.get_any_name() for port in model.outputs]
-        return names.index("last_hidden_state") if "last_hidden_state" in names else 0
-    return 0
-
-
-def _shown(path: Path, root: Path) -> str:
+def _shown(path: Path, root: Path | None) -> str:
     """A path as messages show it: relative to the repository, never the server's absolute layout."""
+    if root is None:
+        return path.name
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.name
 
 
-def _read(core: ov.Core, path: Path, what: str, root: Path) -> ov.Model:
+def _read(core: ov.Core, path: Path, what: str, root: Path | None) -> ov.Model:
     try:
         return core.read_model(path)
     except RuntimeError as err:
@@ -114,25 +111,73 @@ def _compile(core: ov.Core, model: ov.Model, device: str, config: dict[str, str]
         ) from err
 
 
+def _tokenizer_info(
+    spec: ServableSpec,
+    files: VersionFiles,
+    tokenizer: Tokenizer,
+    models: tuple[ov.Model, ov.Model],
+    root: Path,
+) -> TokenizerInfo:
+    """The export's TokenizerInfo; for a tree this exporter did not write (OVMS's, optimum-cli's),
+    what its tokenizer IR and Hugging Face configs say (serving/repository/interop.py)."""
+    tokenizer_model, model = models
+    try:
+        return layout.read_tokenizer_info(tokenizer_model)
+    except KeyError:
+        pass
+    except (TypeError, ValueError) as err:
+        raise LoadError(f"{_shown(files.tokenizer_xml, root)}: {err}") from err
+
+    def probe(texts: list[str]) -> list[list[int]]:
+        tokens = tokenizer.tokenize_blocking(texts)
+        return [tokens.row(i).tolist() for i in range(len(tokens))]
+
+    try:
+        configs = (
+            interop.configs_from_folder(files.model_xml.parent)
+            if spec.flat
+            else interop.configs_from_rt_info(model, tokenizer_model)
+        )
+        return interop.derive_tokenizer_info(spec.task, tokenizer_model, configs, probe)
+    except ValueError as err:
+        raise LoadError(f"{_shown(files.tokenizer_xml, root)}: {err}") from err
+
+
+def result_output_index(model: ov.Model, task: Task, where: str = "the model") -> int:
+    """The output a pipeline reads: a reranker's logits (1 or 2 labels); an embedder's token states."""
+    names = [port.get_any_name() for port in model.outputs]
+    ranks = [port.get_partial_shape().rank for port in model.outputs]
+    if task is Task.RERANK:
+        index = names.index("logits") if "logits" in names else 0
+        shape = model.outputs[index].get_partial_shape()
+        if shape.rank.is_static and shape.rank.get_length() == 2 and shape[1].is_static:
+            labels = shape[1].get_length()
+            if labels not in (1, 2):
+                raise LoadError(f"{where}: a reranker has 1 or 2 labels, this model has {labels}")
+        return index
+    for name in ("last_hidden_state", "token_embeddings"):
+        if name in names:
+            return names.index(name)
+    # OVMS's embeddings calculators take the three-dimensional output.
+    return next((i for i, rank in enumerate(ranks) if rank.is_static and rank.get_length() == 3), 0)
+
+
 def load_servable(
     core: ov.Core,
     spec: ServableSpec,
     files: VersionFiles,
     batching: BatchPolicy,
-    limits: RequestLimits,
-    root: Path,
+    limits: RequestLimits | None = None,
+    root: Path | None = None,
 ) -> Servable:
     """Read, compile and warm up version `files.version` of `spec`; raises LoadError.
 
     `root` is the repository folder: messages name files relative to it.
     """
+    limits = limits if limits is not None else RequestLimits()
     label = f"{spec.name}:{files.version}"
     tokenizer_model = _read(core, files.tokenizer_xml, "tokenizer", root)
     model = _read(core, files.model_xml, spec.task.value, root)
-    try:
-        info = layout.read_tokenizer_info(tokenizer_model)
-    except (KeyError, TypeError, ValueError) as err:
-        raise LoadError(f"{_shown(files.tokenizer_xml, root)}: {err}") from err
     try:
         model_info: ModelInfo | None = layout.read_model_info(model)
     except KeyError:
@@ -142,12 +187,6 @@ def load_servable(
     if model_info is not None and model_info.task != spec.task.value:
         raise LoadError(
             f"{_shown(files.model_xml, root)} is a {model_info.task} model, the graph is {spec.task.value}"
-        )
-    model_export_id = model_info.export_id if model_info is not None else None
-    if None not in (info.export_id, model_export_id) and info.export_id != model_export_id:
-        raise LoadError(
-            f"version {files.version}: the tokenizer and the model come from different exports "
-            f"(export ids {info.export_id} and {model_export_id}): export the version again"
         )
     unknown_steps = sorted(set(model_info.post_pooling) - POST_POOLING.keys()) if model_info else []
     if unknown_steps:
@@ -160,15 +199,40 @@ def load_servable(
             f"{_shown(files.model_xml, root)}: inputs {sorted(inputs)}; "
             "expected input_ids, attention_mask [, token_type_ids]"
         )
+    output_index = result_output_index(model, spec.task, _shown(files.model_xml, root))
     vocab_size = _vocab_size(model)
-    output_index = result_output_index(model, spec.task)
+    try:
+        options = resolve_options(spec.task, spec.options, model_info)
+    except ValueError as err:
+        raise LoadError(f"{_shown(files.model_xml, root)}: recorded settings: {err}") from err
 
     try:
+        # Rewires the IR's graph; its runtime info stays readable below.
         tokenizer = Tokenizer(core, tokenizer_model, f"{label}:tokenizer")
     except RuntimeError as err:
         raise LoadError(f"cannot compile the tokenizer: {openvino_error_message(err)}") from err
+    try:
+        info = _tokenizer_info(spec, files, tokenizer, (tokenizer_model, model), root)
+    except BaseException:
+        tokenizer.close()
+        raise
+    if info.adds_special_tokens:
+        tokenizer.strip = (len(info.single_prefix), len(info.single_suffix))
+    if spec.options.max_position_embeddings is not None:  # the graph's limit (OVMS's option)
+        info = replace(info, max_length=min(info.max_length, spec.options.max_position_embeddings))
+    model_export_id = model_info.export_id if model_info is not None else None
+    if None not in (info.export_id, model_export_id) and info.export_id != model_export_id:
+        tokenizer.close()
+        raise LoadError(
+            f"version {files.version}: the tokenizer and the model come from different exports "
+            f"(export ids {info.export_id} and {model_export_id}): export the version again"
+        )
     device = spec.model.target_device
-    compiled = _compile(core, model, device, spec.model.plugin_config)
+    try:
+        compiled = _compile(core, model, device, spec.model.plugin_config)
+    except LoadError:
+        tokenizer.close()
+        raise
     try:
         slots = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     except RuntimeError:
@@ -179,10 +243,10 @@ def load_servable(
 
     pipeline: Pipeline
     if spec.task is Task.RERANK:
-        assert isinstance(spec.options, RerankOptions)
-        pipeline = RerankPipeline(tokenizer, scheduler, info, limits, spec.options)
+        assert isinstance(options, RerankOptions)
+        pipeline = RerankPipeline(tokenizer, scheduler, info, limits, options)
     else:
-        assert isinstance(spec.options, EmbeddingsOptions)
+        assert isinstance(options, EmbeddingsOptions)
         hidden = model.outputs[output_index].get_partial_shape()
         hidden_size = hidden[hidden.rank.get_length() - 1]
         if not hidden_size.is_static:
@@ -194,7 +258,7 @@ def load_servable(
             scheduler,
             info,
             limits,
-            spec.options,
+            options,
             hidden_size.get_length(),
             vocab_size,
             post_pooling=tuple(model_info.post_pooling) if model_info else (),
@@ -209,6 +273,7 @@ def load_servable(
         tokenizer_info=info,
         model_info=model_info,
         device=device,
+        core=core,
     )
 
 

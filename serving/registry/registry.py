@@ -24,9 +24,16 @@ from serving.errors import InvalidRequest, ModelNotFound, ModelUnavailable
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
-from serving.repository.config import ConfigError, GraphEntry, ServableSpec, read_config, read_servable_spec
+from serving.repository.config import (
+    ConfigError,
+    GraphEntry,
+    ServableSpec,
+    read_config,
+    read_servable_spec,
+    with_cpu_plugin_config,
+)
 from serving.repository.layout import ModelInfo, Task, TokenizerInfo
-from serving.repository.versions import VersionFiles, scan_versions, stable_versions
+from serving.repository.versions import VersionFiles, stable_versions
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +87,7 @@ class ModelEntry:
     serving: list[int] = field(default_factory=list)  # highest first; requests use serving[0]
     error: str | None = None  # the model's configuration could not be read
     removed: bool = False
+    aliases: tuple[str, ...] = ()  # other names requests may use (config.json "aliases")
     seen: dict[int, VersionFiles] = field(default_factory=dict)  # last observation of the folders
 
 
@@ -90,6 +98,7 @@ class ServedModel:
     version: int
     loaded_at: float
     tokenizer_info: TokenizerInfo | None = None  # its prompts and templates, for the model list
+    aliases: tuple[str, ...] = ()
     model_info: ModelInfo | None = None  # its weight format and accuracy report, for the model list
 
 
@@ -122,8 +131,12 @@ class ModelRegistry:
         poll_interval: float = 1.0,
         settle_seconds: float | None = None,
         core: ov.Core | None = None,
+        cpu_plugin_config: dict[str, str] | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        # --plugin_config: merged over the plugin_config of every model compiled on CPU (the
+        # operator's settings, such as threads tied to a container's CPU limit).
+        self.cpu_plugin_config = dict(cpu_plugin_config or {})
         self.batching = batching or BatchPolicy()
         self.limits = limits or RequestLimits()
         self.root = self.config_path.parent
@@ -136,6 +149,7 @@ class ModelRegistry:
         self.core.set_property({"ENABLE_MMAP": False})
         self.config_error: str | None = None
         self._models: dict[str, ModelEntry] = {}
+        self._aliases: dict[str, str] = {}  # alias -> model name (config.json checks they are unique)
         self._lock = threading.RLock()  # guards the state above
         self._reload_lock = threading.Lock()  # one reload at a time
         self._retiring: dict[int, tuple[Servable, VersionStatus | None]] = {}
@@ -207,6 +221,7 @@ class ModelRegistry:
             self.config_error = None
             wanted = {entry.name for entry in entries}
             with self._lock:
+                self._aliases = {alias: entry.name for entry in entries for alias in entry.aliases}
                 for model in self._models.values():
                     if model.name not in wanted and not model.removed:
                         log.info("model %s was removed from %s: unloading", model.name, self.config_path)
@@ -248,6 +263,7 @@ class ModelRegistry:
             if model.error is not None:
                 log.info("model %s: configuration is valid again", model.name)
             model.spec, model.task, model.error = spec, spec.task, None
+            model.aliases = entry.aliases
         return model, spec
 
     def _observe(
@@ -261,7 +277,7 @@ class ModelRegistry:
 
         def scan(spec: ServableSpec) -> dict[int, VersionFiles]:
             try:
-                return scan_versions(spec.tokenizer.base_path, spec.model.base_path)
+                return spec.scan_versions()
             except (OSError, ValueError) as err:  # e.g. a base_path the filesystem rejects
                 log.error("model %s: cannot list its version folders: %s", spec.name, err)
                 return {}
@@ -299,6 +315,16 @@ class ModelRegistry:
         they settle; it is rebuilt then. Without this, the policy would fall back to an older
         version for the few seconds a copy takes, and come back after.
         """
+        # A version loaded with another configuration (config.json now names a new flat folder, say)
+        # keeps serving while its own files are there, until the new one is complete and settled.
+        present = present | {
+            v
+            for v, status in model.versions.items()
+            if status.servable is not None
+            and status.spec != spec
+            and status.files is not None
+            and status.files.model_xml.is_file()
+        }
         loaded = {
             v
             for v in present
@@ -348,7 +374,14 @@ class ModelRegistry:
             if status.servable is None:
                 status.state = VersionState.LOADING
         try:
-            servable = load_servable(self.core, spec, files, self.batching, self.limits, self.root)
+            servable = load_servable(
+                self.core,
+                with_cpu_plugin_config(spec, self.cpu_plugin_config),
+                files,
+                self.batching,
+                self.limits,
+                self.root,
+            )
         except LoadError as err:
             message = self.public(str(err))
             log.error("model %s version %d failed to load: %s", model.name, files.version, message)
@@ -416,6 +449,11 @@ class ModelRegistry:
             servable.inflight += 1
             return Lease(self, servable)
 
+    def canonical(self, name: str) -> str:
+        """The model's configured name for a name or an alias (unknown names come back unchanged)."""
+        with self._lock:
+            return name if name in self._models else self._aliases.get(name, name)
+
     def _find(self, name: str | None, task: Task) -> ModelEntry:
         active = [m for m in self._models.values() if not m.removed]
         if name is None:
@@ -426,7 +464,7 @@ class ModelRegistry:
                 raise ModelNotFound(f"no {task.value} model is configured")
             names = ", ".join(sorted(m.name for m in candidates))
             raise InvalidRequest(f"required: several {task.value} models are served ({names})", field="model")
-        model = self._models.get(name)
+        model = self._models.get(self.canonical(name))
         if model is None or model.removed:
             served = ", ".join(sorted(m.name for m in active if m.task is task)) or "none"
             raise ModelNotFound(f"model '{name}' is not served ({task.value} models: {served})")
@@ -484,6 +522,7 @@ class ModelRegistry:
                             servable.version,
                             servable.loaded_at,
                             servable.tokenizer_info,
+                            model.aliases,
                             servable.model_info,
                         )
                     )
@@ -491,12 +530,12 @@ class ModelRegistry:
 
     def is_known(self, name: str) -> bool:
         with self._lock:
-            model = self._models.get(name)
+            model = self._models.get(self.canonical(name))
             return model is not None and not model.removed
 
     def is_model_ready(self, name: str) -> bool:
         with self._lock:
-            model = self._models.get(name)
+            model = self._models.get(self.canonical(name))
             return model is not None and not model.removed and bool(model.serving)
 
     def queue_sizes(self) -> dict[str, int]:

@@ -2,17 +2,26 @@
 
 Everything here is plain file reading and validation; nothing is compiled. Errors are raised
 as ConfigError with a message that names the file and the field.
+
+Four kinds of model folder are read (README, "Model repository format"):
+- a seed-era OpenVINO Model Server graph (this exporter's --graph_format legacy): session nodes name
+  the tokenizer and model servables of subconfig.json, whose folders hold numbered versions;
+- a current OVMS graph (--graph_format ov): one RerankCalculatorOV/EmbeddingsCalculatorOV node whose
+  models_path is a flat folder (openvino_model.xml, openvino_tokenizer.xml; version 1);
+- this project's graphs from before --graph_format: one *CalculatorOV node over subconfig.json;
+- a plain `optimum-cli export openvino` folder without any graph (version 1, default settings).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from serving.repository import layout, pbtxt
-from serving.repository.layout import Pooling, Task
+from serving.repository.layout import ModelInfo, Pooling, Task
+from serving.repository.versions import VersionFiles, numbered_folders, scan_versions
 
 
 class ConfigError(ValueError):
@@ -71,18 +80,19 @@ class VersionPolicy:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One entry of subconfig.json's model_config_list."""
+    """One entry of subconfig.json's model_config_list (or the IR of a flat folder)."""
 
     name: str
-    base_path: Path  # absolute: the folder holding the numbered version folders
+    base_path: Path  # absolute: the folder holding the numbered version folders (flat: the IR's folder)
     target_device: str = "CPU"
     plugin_config: dict[str, str] = field(default_factory=dict)
     version_policy: VersionPolicy = field(default_factory=VersionPolicy)
+    xml_name: str = layout.MODEL_XML  # the IR's file name in a version folder
 
 
 @dataclass(frozen=True)
 class RerankOptions:
-    """RerankCalculatorOVOptions in graph.pbtxt (defaults as in the reference server)."""
+    """The serving settings of a reranker (defaults as in the reference server)."""
 
     max_allowed_chunks: int = 10000
     max_doc_length: int = 16000
@@ -90,7 +100,7 @@ class RerankOptions:
 
 @dataclass(frozen=True)
 class EmbeddingsOptions:
-    """EmbeddingsCalculatorOVOptions in graph.pbtxt (defaults as in the reference server)."""
+    """The serving settings of an embedder (defaults as in the reference server)."""
 
     pooling: Pooling = Pooling.CLS
     normalize_embeddings: bool = True
@@ -98,13 +108,59 @@ class EmbeddingsOptions:
 
 
 @dataclass(frozen=True)
+class GraphOptions:
+    """What graph.pbtxt's node options say; None where they say nothing (then the version's runtime
+    info, else the default decides: resolve_options)."""
+
+    max_allowed_chunks: int | None = None
+    max_doc_length: int | None = None  # this project's graphs from before --graph_format
+    # OVMS's token limit of one framed sequence: caps the version's own limit.
+    max_position_embeddings: int | None = None
+    pooling: Pooling | None = None
+    normalize_embeddings: bool | None = None
+    truncate: bool | None = None
+
+
+def resolve_options(
+    task: Task, graph: GraphOptions, recorded: ModelInfo | None
+) -> RerankOptions | EmbeddingsOptions:
+    """The settings a version is served with: the graph's, else the export's runtime info, else defaults."""
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(graph, name)
+        if value is None and recorded is not None:
+            value = getattr(recorded, name, None)
+        return default if value is None else value
+
+    if task is Task.RERANK:
+        defaults = RerankOptions()
+        return RerankOptions(
+            max_allowed_chunks=int(pick("max_allowed_chunks", defaults.max_allowed_chunks)),
+            max_doc_length=int(pick("max_doc_length", defaults.max_doc_length)),
+        )
+    embeddings = EmbeddingsOptions()
+    return EmbeddingsOptions(
+        pooling=Pooling(pick("pooling", embeddings.pooling)),
+        normalize_embeddings=bool(pick("normalize_embeddings", embeddings.normalize_embeddings)),
+        truncate=bool(pick("truncate", embeddings.truncate)),
+    )
+
+
+@dataclass(frozen=True)
 class GraphEntry:
-    """One mediapipe_config_list entry of config.json."""
+    """One model of config.json: a mediapipe_config_list entry, or a model_config_list entry whose
+    folder holds a graph.pbtxt (OVMS reads those as graphs from 2025.1) or a flat optimum-cli folder."""
 
     name: str
     base_path: Path  # absolute model folder
     graph_path: Path
     subconfig_path: Path
+    aliases: tuple[str, ...] = ()  # other names requests may use (aliases.json beside config.json)
+    # A model_config_list entry's own target_device and plugin_config (used for a folder without graph).
+    target_device: str = "CPU"
+    plugin_config: tuple[tuple[str, str], ...] = ()
+    # config.json's plain models: a seed-era graph may name them as its servables (OVMS's demo form).
+    config_models: tuple[ModelSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,9 +169,21 @@ class ServableSpec:
 
     name: str
     task: Task
-    options: RerankOptions | EmbeddingsOptions
+    options: GraphOptions
     tokenizer: ModelSpec
     model: ModelSpec
+    flat: bool = False  # one flat folder (version 1) instead of numbered version folders
+
+    def scan_versions(self) -> dict[int, VersionFiles]:
+        """The complete versions on disk right now (serving/repository/versions.py)."""
+        return scan_versions(
+            self.tokenizer.base_path,
+            self.model.base_path,
+            tokenizer_xml=self.tokenizer.xml_name,
+            model_xml=self.model.xml_name,
+            flat=self.flat,
+            companions=(layout.HF_CONFIG_FILE, layout.TOKENIZER_CONFIG_FILE) if self.flat else (),
+        )
 
 
 def _read_text(path: Path) -> str:
@@ -144,25 +212,53 @@ def _resolve(base: Path, value: str) -> Path:
     return path if path.is_absolute() else (base / path)
 
 
+def is_flat_folder(folder: Path) -> bool:
+    """A flat model folder (optimum-cli's output): it has openvino_model.xml or openvino_tokenizer.xml."""
+    return (folder / layout.FLAT_MODEL_XML).is_file() or (folder / layout.FLAT_TOKENIZER_XML).is_file()
+
+
+def _graph_folder(base_path: Path) -> Path | None:
+    """Where OVMS (2025.1+) finds the graph of a model_config_list entry: base_path or base_path/1."""
+    for folder in (base_path, base_path / "1"):
+        if (folder / layout.GRAPH_FILE).is_file():
+            return folder
+    return None
+
+
 def read_config(config_path: Path) -> list[GraphEntry]:
-    """The graph entries of config.json (base paths resolved against its folder)."""
+    """The models of config.json (base paths resolved against its folder).
+
+    Every mediapipe_config_list entry; of model_config_list, the entries whose folder holds a
+    graph.pbtxt or a flat optimum-cli model. A model_config_list entry whose folder holds numbered
+    version folders and neither is a plain OVMS model (e.g. a servable a hand-written graph names):
+    not served here on its own. A missing or empty folder is taken for one of ours being replaced:
+    its error is reported and what it served keeps serving.
+    """
     raw = _read_json(config_path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: expected a JSON object")
-    entries_raw = raw.get("mediapipe_config_list", [])
-    if not isinstance(entries_raw, list):
+    graphs_raw = raw.get("mediapipe_config_list", [])
+    if not isinstance(graphs_raw, list):
         raise ConfigError(f"{config_path}: mediapipe_config_list must be a list")
+    models_raw = raw.get("model_config_list", [])
+    if not isinstance(models_raw, list):
+        raise ConfigError(f"{config_path}: model_config_list must be a list")
     root = config_path.parent
+    graphs: list[tuple[GraphEntry, str]] = []
     entries: list[GraphEntry] = []
     seen: set[str] = set()
-    for index, item in enumerate(entries_raw):
+
+    def add(entry: GraphEntry, where: str) -> None:
+        if entry.name in seen:
+            raise ConfigError(f"{where}: duplicate name '{entry.name}'")
+        seen.add(entry.name)
+        entries.append(entry)
+
+    for index, item in enumerate(graphs_raw):
         where = f"{config_path}: mediapipe_config_list[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ConfigError(f"{where}: needs a non-empty string 'name'")
         name = item["name"]
-        if name in seen:
-            raise ConfigError(f"{where}: duplicate name '{name}'")
-        seen.add(name)
         base_value = item.get("base_path", name)
         if not isinstance(base_value, str) or not base_value:
             raise ConfigError(f"{where}: base_path must be a non-empty string")
@@ -171,50 +267,210 @@ def read_config(config_path: Path) -> list[GraphEntry]:
         subconfig_value = item.get("subconfig", layout.SUBCONFIG_FILE)
         if not isinstance(graph_value, str) or not isinstance(subconfig_value, str):
             raise ConfigError(f"{where}: graph_path and subconfig must be strings")
-        entries.append(
-            GraphEntry(
-                name=name,
-                base_path=base_path,
-                graph_path=_resolve(base_path, graph_value),
-                subconfig_path=_resolve(base_path, subconfig_value),
+        graphs.append(
+            (
+                GraphEntry(
+                    name=name,
+                    base_path=base_path,
+                    graph_path=_resolve(base_path, graph_value),
+                    subconfig_path=_resolve(base_path, subconfig_value),
+                ),
+                where,
             )
         )
+    plain_models: list[ModelSpec] = []
+    for index, item in enumerate(models_raw):
+        where = f"{config_path}: model_config_list[{index}]"
+        model = _model_spec(item, root, where)
+        folder = _graph_folder(model.base_path)
+        if folder is None and not is_flat_folder(model.base_path) and numbered_folders(model.base_path):
+            plain_models.append(model)
+            continue
+        folder = folder or model.base_path
+        graph = GraphEntry(
+            name=model.name,
+            base_path=folder,
+            graph_path=folder / layout.GRAPH_FILE,
+            subconfig_path=folder / layout.SUBCONFIG_FILE,
+            target_device=model.target_device,
+            plugin_config=tuple(model.plugin_config.items()),
+        )
+        graphs.append((graph, where))
+    aliases = read_aliases(config_path)
+    for graph, where in graphs:
+        add(replace(graph, config_models=tuple(plain_models), aliases=aliases.get(graph.name, ())), where)
+    clash = find_alias_clash([entry.name for entry in entries], {e.name: e.aliases for e in entries})
+    if clash:
+        raise ConfigError(f"{aliases_path(config_path)}: {clash}")
     return entries
 
 
-def _graph_node(graph: pbtxt.Message, path: Path) -> tuple[Task, pbtxt.Message]:
-    calculators = {task.calculator: task for task in Task}
-    for node in pbtxt.all_values(graph, "node"):
-        if isinstance(node, dict) and node.get("calculator") in calculators:
-            return calculators[node["calculator"]], node
-    raise ConfigError(f"{path}: no node with calculator {' or '.join(calculators)}")
+def aliases_path(config_path: Path) -> Path:
+    return config_path.parent / layout.ALIASES_FILE
 
 
-def _node_options(node: pbtxt.Message, suffix: str) -> pbtxt.Message:
+def read_aliases(config_path: Path) -> dict[str, tuple[str, ...]]:
+    """aliases.json beside config.json, {"aliases": {model name: [alias, ...]}}; none without the file.
+
+    A model's own name and repeats are dropped from its list.
+    """
+    path = aliases_path(config_path)
+    if not path.exists():
+        return {}
+    raw = _read_json(path)
+    table = raw.get("aliases") if isinstance(raw, dict) else None
+    if not isinstance(table, dict):
+        raise ConfigError(f'{path}: expected {{"aliases": {{model name: [alias, ...]}}}}')
+    aliases: dict[str, tuple[str, ...]] = {}
+    for name, values in table.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            raise ConfigError(f"{path}: the aliases of '{name}' must be a list of non-empty strings")
+        aliases[name] = tuple(dict.fromkeys(alias for alias in values if alias != name))
+    return aliases
+
+
+def find_alias_clash(names: list[str], aliases: dict[str, tuple[str, ...]]) -> str | None:
+    """Every name and alias must lead to one model: the first that does not, said; else None."""
+    owners = {name: (name, "the name") for name in names}
+    for model, model_aliases in aliases.items():
+        for alias in model_aliases:
+            owner, role = owners.get(alias, (model, ""))
+            if owner != model:
+                return f"alias '{alias}' of '{model}' is also {role} of '{owner}'"
+            owners[alias] = (model, "an alias")
+    return None
+
+
+@dataclass(frozen=True)
+class Servable:
+    """A seed-era session node: the servable_name (and servable_version) it opens."""
+
+    name: str
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class Graph:
+    """What graph.pbtxt says."""
+
+    task: Task
+    options: GraphOptions
+    # Current OVMS form: the flat model folder, relative to the graph's folder; device and plugin_config.
+    models_path: str | None = None
+    target_device: str | None = None
+    plugin_config: dict[str, str] = field(default_factory=dict)
+    # Seed-era form: the tokenizer's and the model's servables (None: this project's older one-node graph).
+    tokenizer_servable: Servable | None = None
+    model_servable: Servable | None = None
+
+
+def _node_options(node: pbtxt.Message, message: str) -> pbtxt.Message:
+    """The options of `message` type: a node_options Any, or an `options { [mediapipe.X.ext] {...} }`."""
     for options in pbtxt.all_values(node, "node_options"):
         if not isinstance(options, dict):
             continue
         for key, value in options.items():
-            if key.endswith(suffix + "]") and isinstance(value, dict):
+            if key.endswith(("/mediapipe." + message + "]", "[mediapipe." + message + "]")) and isinstance(
+                value, dict
+            ):
+                return value
+    for options in pbtxt.all_values(node, "options"):
+        if isinstance(options, dict):
+            value = options.get(f"[mediapipe.{message}.ext]")
+            if isinstance(value, dict):
                 return value
     return {}
 
 
-def _int_option(options: pbtxt.Message, key: str, default: int, path: Path) -> int:
-    value = options.get(key, default)
+def _int_option(options: pbtxt.Message, key: str, path: Path) -> int | None:
+    value = options.get(key)
+    if value is None:
+        return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{path}: {key} must be an integer >= 1, got {value!r}")
     return value
 
 
-def _bool_option(options: pbtxt.Message, key: str, default: bool, path: Path) -> bool:
-    value = options.get(key, default)
-    if not isinstance(value, bool):
+def _bool_option(options: pbtxt.Message, key: str, path: Path) -> bool | None:
+    value = options.get(key)
+    if value is not None and not isinstance(value, bool):
         raise ConfigError(f"{path}: {key} must be true or false, got {value!r}")
     return value
 
 
-def read_graph(path: Path) -> tuple[Task, RerankOptions | EmbeddingsOptions]:
+def _string_option(options: pbtxt.Message, key: str, path: Path) -> str | None:
+    value = options.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{path}: {key} must be a string, got {value!r}")
+    return value
+
+
+def _pooling_option(options: pbtxt.Message, path: Path) -> Pooling | None:
+    value = options.get("pooling")
+    if value is None:
+        # The seed-era message's mean_pooling (OVMS itself pooled CLS anyway; asking for mean gets it here).
+        return Pooling.MEAN if _bool_option(options, "mean_pooling", path) else None
+    try:
+        return Pooling(value)
+    except ValueError as err:
+        choices = ", ".join(p.value for p in Pooling)
+        raise ConfigError(f"{path}: pooling must be one of {choices}, got {value!r}") from err
+
+
+def _graph_options(options: pbtxt.Message, path: Path) -> GraphOptions:
+    return GraphOptions(
+        max_allowed_chunks=_int_option(options, "max_allowed_chunks", path),
+        max_doc_length=_int_option(options, "max_doc_length", path),
+        max_position_embeddings=_int_option(options, "max_position_embeddings", path),
+        pooling=_pooling_option(options, path),
+        normalize_embeddings=_bool_option(options, "normalize_embeddings", path),
+        truncate=_bool_option(options, "truncate", path),
+    )
+
+
+def _plugin_config_option(options: pbtxt.Message, path: Path) -> dict[str, str]:
+    """OVMS's plugin_config option: a JSON object in a string."""
+    text = _string_option(options, "plugin_config", path)
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: plugin_config must be a JSON object in a string: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: plugin_config must be a JSON object in a string")
+    return property_strings(raw)
+
+
+def _side_packets(node: pbtxt.Message, field_name: str) -> dict[str, str]:
+    """TAG -> packet name of "TAG:name" (or "TAG:index:name") side packets."""
+    packets = {}
+    for value in pbtxt.all_values(node, field_name):
+        if isinstance(value, str) and ":" in value:
+            tag, _, name = value.partition(":")
+            packets[tag] = name.rpartition(":")[2]
+    return packets
+
+
+def _session(graph: pbtxt.Message, packet: str | None, path: Path) -> Servable:
+    """The session node giving `packet`, and the servable it opens."""
+    for node in pbtxt.all_values(graph, "node"):
+        if not isinstance(node, dict) or node.get("calculator") != layout.SESSION_CALCULATOR:
+            continue
+        if packet is None or _side_packets(node, "output_side_packet").get("SESSION") != packet:
+            continue
+        options = _node_options(node, "OpenVINOModelServerSessionCalculatorOptions")
+        name = _string_option(options, "servable_name", path)
+        if not name:
+            raise ConfigError(f"{path}: the session node of '{packet}' needs a servable_name")
+        version = _string_option(options, "servable_version", path)
+        if version is not None and not version.isdigit():
+            raise ConfigError(f"{path}: servable_version must be a version number, got {version!r}")
+        return Servable(name=name, version=int(version) if version else None)
+    raise ConfigError(f"{path}: no {layout.SESSION_CALCULATOR} node gives the side packet '{packet}'")
+
+
+def parse_graph(path: Path) -> Graph:
     text = _read_text(path)
     try:
         graph = pbtxt.parse(text)
@@ -222,27 +478,65 @@ def read_graph(path: Path) -> tuple[Task, RerankOptions | EmbeddingsOptions]:
         raise ConfigError(f"{path}: {err}") from err
     except RecursionError as err:
         raise ConfigError(f"{path}: messages nested too deeply") from err
-    task, node = _graph_node(graph, path)
-    if task is Task.RERANK:
-        options = _node_options(node, "RerankCalculatorOVOptions")
-        return task, RerankOptions(
-            max_allowed_chunks=_int_option(
-                options, "max_allowed_chunks", RerankOptions.max_allowed_chunks, path
-            ),
-            max_doc_length=_int_option(options, "max_doc_length", RerankOptions.max_doc_length, path),
+    by_calculator = {task.calculator: (task, False) for task in Task}
+    by_calculator |= {task.legacy_calculator: (task, True) for task in Task}
+    for node in pbtxt.all_values(graph, "node"):
+        if isinstance(node, dict) and node.get("calculator") in by_calculator:
+            task, legacy = by_calculator[node["calculator"]]
+            break
+    else:
+        names = " or ".join(by_calculator)
+        raise ConfigError(f"{path}: no node with calculator {names}")
+    if legacy:
+        options = _node_options(node, f"{node['calculator']}Options")
+        packets = _side_packets(node, "input_side_packet")
+        return Graph(
+            task=task,
+            options=_graph_options(options, path),
+            tokenizer_servable=_session(graph, packets.get("TOKENIZER_SESSION"), path),
+            model_servable=_session(graph, packets.get(task.session_tag), path),
         )
-    options = _node_options(node, "EmbeddingsCalculatorOVOptions")
-    pooling_value = options.get("pooling", EmbeddingsOptions.pooling.value)
-    try:
-        pooling = Pooling(pooling_value)
-    except ValueError as err:
-        choices = ", ".join(p.value for p in Pooling)
-        raise ConfigError(f"{path}: pooling must be one of {choices}, got {pooling_value!r}") from err
-    return task, EmbeddingsOptions(
-        pooling=pooling,
-        normalize_embeddings=_bool_option(options, "normalize_embeddings", True, path),
-        truncate=_bool_option(options, "truncate", False, path),
+    options = _node_options(node, f"{node['calculator']}Options")
+    return Graph(
+        task=task,
+        options=_graph_options(options, path),
+        models_path=_string_option(options, "models_path", path),
+        target_device=_string_option(options, "target_device", path) or None,
+        plugin_config=_plugin_config_option(options, path),
     )
+
+
+def read_graph(path: Path) -> tuple[Task, GraphOptions]:
+    """The task and the node options of a graph.pbtxt."""
+    graph = parse_graph(path)
+    return graph.task, graph.options
+
+
+def property_strings(properties: dict[Any, Any]) -> dict[str, str]:
+    """OpenVINO properties as OpenVINO takes them: strings (JSON numbers and booleans as written)."""
+    return {str(k): (str(v).upper() if isinstance(v, bool) else str(v)) for k, v in properties.items()}
+
+
+def parse_plugin_config(text: str) -> dict[str, str]:
+    """An operator's OpenVINO properties given as a JSON object (--plugin_config); ValueError if not."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in parsed.values()
+    ):
+        raise ValueError("must be a JSON object of properties")
+    return property_strings(parsed)
+
+
+def with_cpu_plugin_config(spec: ServableSpec, overrides: dict[str, str]) -> ServableSpec:
+    """`spec` with `overrides` merged over its model's plugin_config when the model runs on CPU
+    (the operator's settings win over subconfig.json's, e.g. threads tied to a CPU limit)."""
+    if not overrides or spec.model.target_device != "CPU":
+        return spec
+    plugin_config = {**spec.model.plugin_config, **overrides}
+    return replace(spec, model=replace(spec.model, plugin_config=plugin_config))
 
 
 def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
@@ -258,10 +552,7 @@ def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
     plugin_raw = config.get("plugin_config", {}) or {}
     if not isinstance(plugin_raw, dict):
         raise ConfigError(f"{where}: plugin_config must be an object")
-    # OpenVINO takes property values as strings; JSON numbers and booleans are written as such.
-    plugin_config = {
-        str(k): (str(v).upper() if isinstance(v, bool) else str(v)) for k, v in plugin_raw.items()
-    }
+    plugin_config = property_strings(plugin_raw)
     return ModelSpec(
         name=name,
         base_path=_resolve(model_folder, base_path),
@@ -271,13 +562,19 @@ def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
     )
 
 
-def read_subconfig(path: Path, model_folder: Path, task: Task) -> tuple[ModelSpec, ModelSpec]:
-    """(tokenizer, model) entries, found by base_path: 'tokenizer' and the task's folder."""
+def _read_model_list(path: Path) -> list[ModelSpec]:
+    """subconfig.json's model_config_list; base paths are relative to its folder (as in OVMS)."""
     raw = _read_json(path)
     items = raw.get("model_config_list") if isinstance(raw, dict) else None
     if not isinstance(items, list):
         raise ConfigError(f"{path}: model_config_list must be a list")
-    specs = [_model_spec(item, model_folder, str(path)) for item in items]
+    return [_model_spec(item, path.parent, str(path)) for item in items]
+
+
+def read_subconfig(path: Path, task: Task) -> tuple[ModelSpec, ModelSpec]:
+    """(tokenizer, model) entries of this project's older graphs, found by base_path: 'tokenizer' and
+    the task's folder (else by the name's suffix)."""
+    specs = _read_model_list(path)
 
     def find(folder: str, name_suffix: str) -> ModelSpec:
         for spec in specs:
@@ -293,7 +590,79 @@ def read_subconfig(path: Path, model_folder: Path, task: Task) -> tuple[ModelSpe
     return tokenizer, model
 
 
+def _servable_specs(entry: GraphEntry, graph: Graph) -> tuple[ModelSpec, ModelSpec]:
+    """A seed-era graph's two servables: subconfig.json's entries named by the session nodes, or
+    config.json's own plain models (the form of OVMS's hand-written demo graph)."""
+    assert graph.tokenizer_servable is not None and graph.model_servable is not None
+    known = list(entry.config_models)
+    if entry.subconfig_path.is_file():
+        known = _read_model_list(entry.subconfig_path) + known
+    found = []
+    for servable in (graph.tokenizer_servable, graph.model_servable):
+        spec = next((spec for spec in known if spec.name == servable.name), None)
+        if spec is None:
+            raise ConfigError(
+                f"{entry.graph_path}: servable_name '{servable.name}' is not in "
+                f"{entry.subconfig_path.name} or config.json's model_config_list"
+            )
+        if servable.version is not None:
+            spec = replace(spec, version_policy=VersionPolicy(kind="specific", versions=(servable.version,)))
+        found.append(spec)
+    tokenizer, model = found
+    if graph.tokenizer_servable.version != graph.model_servable.version and None not in (
+        graph.tokenizer_servable.version,
+        graph.model_servable.version,
+    ):
+        raise ConfigError(
+            f"{entry.graph_path}: the tokenizer and the model servable_version differ; this server pairs "
+            "tokenizer and model versions by number"
+        )
+    return tokenizer, model
+
+
+def _hf_task(folder: Path) -> Task:
+    """A flat folder without graph: a *ForSequenceClassification in its config.json is a reranker."""
+    config = _read_json(folder / layout.HF_CONFIG_FILE)
+    architectures = config.get("architectures") if isinstance(config, dict) else None
+    if isinstance(architectures, list) and any(
+        isinstance(name, str) and name.endswith("ForSequenceClassification") for name in architectures
+    ):
+        return Task.RERANK
+    return Task.EMBEDDINGS
+
+
+def _flat_specs(
+    name: str, folder: Path, target_device: str, plugin_config: dict[str, str]
+) -> tuple[ModelSpec, ModelSpec]:
+    tokenizer = ModelSpec(
+        name=layout.tokenizer_servable_name(name), base_path=folder, xml_name=layout.FLAT_TOKENIZER_XML
+    )
+    model = ModelSpec(
+        name=name,
+        base_path=folder,
+        target_device=target_device,
+        plugin_config=plugin_config,
+        xml_name=layout.FLAT_MODEL_XML,
+    )
+    return tokenizer, model
+
+
 def read_servable_spec(entry: GraphEntry) -> ServableSpec:
-    task, options = read_graph(entry.graph_path)
-    tokenizer, model = read_subconfig(entry.subconfig_path, entry.base_path, task)
-    return ServableSpec(name=entry.name, task=task, options=options, tokenizer=tokenizer, model=model)
+    if not entry.graph_path.is_file() and is_flat_folder(entry.base_path):
+        # optimum-cli's output folder: the task from its config.json, every setting at its default.
+        tokenizer, model = _flat_specs(
+            entry.name, entry.base_path, entry.target_device, dict(entry.plugin_config)
+        )
+        task = _hf_task(entry.base_path)
+        return ServableSpec(entry.name, task, GraphOptions(), tokenizer, model, flat=True)
+    graph = parse_graph(entry.graph_path)
+    if graph.tokenizer_servable is not None:
+        tokenizer, model = _servable_specs(entry, graph)
+        return ServableSpec(entry.name, graph.task, graph.options, tokenizer, model)
+    if graph.models_path is not None:
+        folder = _resolve(entry.graph_path.parent, graph.models_path)
+        # An empty target_device lets current OVMS choose; this server runs it on CPU.
+        tokenizer, model = _flat_specs(entry.name, folder, graph.target_device or "CPU", graph.plugin_config)
+        return ServableSpec(entry.name, graph.task, graph.options, tokenizer, model, flat=True)
+    tokenizer, model = read_subconfig(entry.subconfig_path, graph.task)
+    return ServableSpec(entry.name, graph.task, graph.options, tokenizer, model)

@@ -1,8 +1,10 @@
 """Version discovery: numbered folders, completeness and the "not still being copied" check.
 
 Version v of a servable is complete when tokenizer/v and <task>/v both hold model.xml and
-model.bin. A folder copied in by hand can be complete but still growing, so a version is only
-offered for loading once its files (size and mtime) are unchanged across two observations.
+model.bin. A flat folder (optimum-cli's output, OVMS's rerank_ov/embeddings_ov form) holds one
+version, 1, complete when openvino_tokenizer.xml/.bin and openvino_model.xml/.bin are there. A
+folder copied in by hand can be complete but still growing, so a version is only offered for
+loading once its files (size and mtime) are unchanged across two observations.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.repository.layout import MODEL_BIN, MODEL_XML
+from serving.repository.layout import FLAT_VERSION, MODEL_XML
 
 # A version folder's name: a positive integer in plain ASCII digits without a leading zero. Other
 # names that str.isdigit() accepts would crash int() ("²") or alias a real version ("01", "٣").
 _VERSION_NAME = re.compile(r"[1-9][0-9]*", re.ASCII)
 
-# (size, mtime_ns) of each of the four files, in a fixed order.
+# (size, mtime_ns) of each file that makes the version, in a fixed order; (-1, -1) for an optional
+# file that is absent.
 Signature = tuple[tuple[int, int], ...]
+_ABSENT = (-1, -1)
 
 
 @dataclass(frozen=True)
@@ -46,29 +50,54 @@ def numbered_folders(base: Path) -> dict[int, Path]:
     return found
 
 
-def _file_signature(folder: Path) -> tuple[tuple[int, int], tuple[int, int]] | None:
+def _file_signature(xml: Path) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(size, mtime) of an IR's .xml and .bin; None when either is missing."""
     try:
-        xml, bin_ = (folder / MODEL_XML).stat(), (folder / MODEL_BIN).stat()
+        xml_stat, bin_stat = xml.stat(), xml.with_suffix(".bin").stat()
     except OSError:
         return None
-    return (xml.st_size, xml.st_mtime_ns), (bin_.st_size, bin_.st_mtime_ns)
+    return (xml_stat.st_size, xml_stat.st_mtime_ns), (bin_stat.st_size, bin_stat.st_mtime_ns)
 
 
-def scan_versions(tokenizer_base: Path, model_base: Path) -> dict[int, VersionFiles]:
-    """The complete versions on disk right now."""
-    tokenizers = numbered_folders(tokenizer_base)
-    models = numbered_folders(model_base)
+def _optional_signature(path: Path) -> tuple[int, int]:
+    try:
+        found = path.stat()
+    except OSError:
+        return _ABSENT
+    return found.st_size, found.st_mtime_ns
+
+
+def scan_versions(
+    tokenizer_base: Path,
+    model_base: Path,
+    *,
+    tokenizer_xml: str = MODEL_XML,
+    model_xml: str = MODEL_XML,
+    flat: bool = False,
+    companions: tuple[str, ...] = (),
+) -> dict[int, VersionFiles]:
+    """The complete versions on disk right now.
+
+    `flat`: the two base folders are version 1 themselves (no numbered folders). `companions`:
+    further files of a flat folder the loader reads (config.json, ...); a change to them counts
+    as a change of the version, so one copied in after the IRs is not missed.
+    """
+    if flat:
+        tokenizers, models = {FLAT_VERSION: tokenizer_base}, {FLAT_VERSION: model_base}
+    else:
+        tokenizers, models = numbered_folders(tokenizer_base), numbered_folders(model_base)
     complete: dict[int, VersionFiles] = {}
     for version in tokenizers.keys() & models.keys():
-        tokenizer_sig = _file_signature(tokenizers[version])
-        model_sig = _file_signature(models[version])
+        tokenizer_sig = _file_signature(tokenizers[version] / tokenizer_xml)
+        model_sig = _file_signature(models[version] / model_xml)
         if tokenizer_sig is None or model_sig is None:
             continue
+        extra = tuple(_optional_signature(models[version] / name) for name in companions)
         complete[version] = VersionFiles(
             version=version,
-            tokenizer_xml=tokenizers[version] / MODEL_XML,
-            model_xml=models[version] / MODEL_XML,
-            signature=tokenizer_sig + model_sig,
+            tokenizer_xml=tokenizers[version] / tokenizer_xml,
+            model_xml=models[version] / model_xml,
+            signature=tokenizer_sig + model_sig + extra,
         )
     return complete
 

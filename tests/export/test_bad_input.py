@@ -1,7 +1,8 @@
 """Bad input: a one-line error naming the problem, a non-zero exit, and the repository untouched.
 
-Each case runs the real CLI against a copy of a repository that already holds one export and
-a config.json with another model's entry, and compares every file before and after.
+Each case runs the real CLI against a copy of a repository that already holds one export (the
+session's xlmr fp32 export, as 'tiny') and a config.json with another model's entry, and compares
+every file before and after.
 """
 
 from __future__ import annotations
@@ -12,24 +13,26 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from export_models.cli import EXPORT_SCRIPT
+from tests.support.exports import Exported
+from tests.support.repository import copy_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OTHER_ENTRY = {"name": "someone/else", "base_path": "someone/else", "custom_key": [1, 2]}
 
 
 @pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory, run_export, xlmr_reranker_source: Path) -> Path:
+def template_repo(tmp_path_factory: pytest.TempPathFactory, exported: Callable[..., Exported]) -> Path:
     """A repository with version 1 of 'tiny' and a foreign entry in config.json."""
     repo = tmp_path_factory.mktemp("bad-input") / "models"
-    repo.mkdir()
-    (repo / "config.json").write_text(json.dumps({"mediapipe_config_list": [OTHER_ENTRY], "extra": True}))
-    result = run_export("rerank", xlmr_reranker_source, repo, model_name="tiny")
-    assert result.returncode == 0, result.stderr
+    copy_model(exported("xlmr", "fp32"), repo, "tiny")
+    entries = [OTHER_ENTRY, {"name": "tiny", "base_path": "tiny"}]
+    (repo / "config.json").write_text(json.dumps({"mediapipe_config_list": entries, "extra": True}))
     return repo
 
 

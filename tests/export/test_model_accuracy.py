@@ -7,8 +7,12 @@ hide the export's own error behind the runtime's.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -18,9 +22,15 @@ from scipy.stats import spearmanr
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from export_models import synthetic_data
+from tests.support.exports import Exported
 
-from .conftest import Exported, ExportedFactory
-
+pytestmark = pytest.mark.exports(
+    *(
+        (kind, weight_format)
+        for kind in ("cross-encoder", "xlmr")
+        for weight_format in ("fp32", "fp16", "int8")
+    )
+)
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
 # Max |IR logit - PyTorch logit| / logit scale, where the logit scale is the largest |PyTorch
@@ -63,9 +73,16 @@ def rerank_requests() -> list[tuple[str, list[str], set[str]]]:
     return requests
 
 
+@functools.cache
+def pytorch_model(source: Path) -> tuple[Any, Any]:
+    """The Hugging Face tokenizer and model, loaded once per source (each is compared with 3 exports)."""
+    return AutoTokenizer.from_pretrained(source), AutoModelForSequenceClassification.from_pretrained(
+        source
+    ).eval()
+
+
 def torch_and_ir_logits(export: Exported, config: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    tokenizer = AutoTokenizer.from_pretrained(export.source)
-    model = AutoModelForSequenceClassification.from_pretrained(export.source).eval()
+    tokenizer, model = pytorch_model(export.source)
     compiled = ov.Core().compile_model(export.model_xml, "CPU", config)
     input_names = {port.get_any_name() for port in compiled.inputs}
     expected, got = [], []
@@ -84,7 +101,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.parametrize("weight_format", ["fp32", "fp16", "int8"])
-def test_ir_logits_match_pytorch(exported: ExportedFactory, kind: str, weight_format: str) -> None:
+def test_ir_logits_match_pytorch(exported: Callable[..., Exported], kind: str, weight_format: str) -> None:
     export = exported(kind, weight_format)
     expected, got = torch_and_ir_logits(export, F32)
     assert expected.shape == (N_QUERIES, DOCUMENTS_PER_QUERY)
@@ -99,7 +116,7 @@ def test_ir_logits_match_pytorch(exported: ExportedFactory, kind: str, weight_fo
     assert spearman >= MIN_SPEARMAN[weight_format]
 
 
-def test_fp32_export_pins_f32_in_subconfig_and_is_exact_with_it(exported: ExportedFactory) -> None:
+def test_fp32_export_pins_f32_in_subconfig_and_is_exact_with_it(exported: Callable[..., Exported]) -> None:
     """Compiled with the plugin_config the export wrote, an fp32 export matches PyTorch."""
     export = exported("cross-encoder", "fp32")
     subconfig = json.loads((export.model_dir / "subconfig.json").read_text())
@@ -109,7 +126,7 @@ def test_fp32_export_pins_f32_in_subconfig_and_is_exact_with_it(exported: Export
     assert np.abs(got - expected).max() / max(1.0, np.abs(expected).max()) <= FP32_TOLERANCE
 
 
-def test_cross_encoder_export_still_ranks_relevant_documents_first(exported: ExportedFactory) -> None:
+def test_cross_encoder_export_still_ranks_relevant_documents_first(exported: Callable[..., Exported]) -> None:
     export = exported("cross-encoder", "int8")
     _, got = torch_and_ir_logits(export, {})  # the plugin's default precision, as served
     for (_, documents, relevant), scores in zip(rerank_requests(), got, strict=True):
@@ -118,7 +135,9 @@ def test_cross_encoder_export_still_ranks_relevant_documents_first(exported: Exp
 
 
 @pytest.mark.parametrize(("weight_format", "max_ratio"), [("int8", 0.30), ("fp16", 0.55)])
-def test_compressed_model_bin_sizes(exported: ExportedFactory, weight_format: str, max_ratio: float) -> None:
+def test_compressed_model_bin_sizes(
+    exported: Callable[..., Exported], weight_format: str, max_ratio: float
+) -> None:
     fp32 = exported("cross-encoder", "fp32").model_bin.stat().st_size
     compressed = exported("cross-encoder", weight_format).model_bin.stat().st_size
     print(f"{weight_format}/fp32 model.bin = {compressed / fp32:.3f}")

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+import numpy as np
 import openvino as ov
 import pytest
 
+from export_models import pipeline
 from export_models import source as source_module
 from export_models.errors import InvalidOptionError
 from export_models.repository import REPOSITORY_LOCK, STAGING_PREFIX, merged_config, servable_versions
 from serving.repository import pbtxt
-from serving.repository.config import EmbeddingsOptions, RerankOptions, read_config, read_servable_spec
+from serving.repository.config import (
+    EmbeddingsOptions,
+    GraphOptions,
+    RerankOptions,
+    read_config,
+    read_servable_spec,
+    resolve_options,
+)
 from serving.repository.layout import Pooling, Task, read_model_info, read_tokenizer_info
-
-from .conftest import ExportedFactory
+from tests.support.exports import Exported
+from tests.support.references import HFReranker
+from tests.support.repository import copy_model
+from tests.support.server import ServerProcess, scores_by_index
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +51,31 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 # --- config.json and versions ------------------------------------------------------------
 
 
-def test_config_merge_and_version_numbering(tmp_path: Path, run_export, xlmr_reranker_source: Path) -> None:
+def steps_copying(exported: Exported) -> list[pipeline.ExportStep]:
+    """The export's own steps, with the three conversion steps replaced by a copy of `exported`'s IRs:
+    checking the source, choosing the version, rendering and the final move all run as they are."""
+
+    def copy_irs(ctx: pipeline.ExportContext) -> None:
+        _, plan = ctx.resolved()
+        tokenizer_dir, model_dir = exported.version_dirs(1)
+        shutil.copytree(tokenizer_dir, plan.staged_tokenizer_version)
+        shutil.copytree(model_dir, plan.staged_model_version)
+
+    conversion = (pipeline.convert_tokenizer_step, pipeline.write_irs_step)
+    steps = []
+    for step in pipeline.default_steps():
+        if step.run is pipeline.convert_model_step:
+            steps.append(pipeline.ExportStep("Copying the IRs of a session export", copy_irs))
+        elif step.run not in conversion:
+            steps.append(step)
+    return steps
+
+
+def test_config_merge_and_version_numbering(tmp_path: Path, exported: Callable[..., Exported]) -> None:
+    """Versions and config.json entries as the export chooses them (conversion replaced by a copy:
+    test_console_script_exports_the_next_version proves the same through the real command line)."""
+    xlmr = exported("xlmr", "fp32")
+    steps = steps_copying(xlmr)
     repo = tmp_path / "models"
     repo.mkdir()
     original = {
@@ -48,8 +88,15 @@ def test_config_merge_and_version_numbering(tmp_path: Path, run_export, xlmr_rer
     }
     (repo / "config.json").write_text(json.dumps(original))
 
+    def export(**options: object) -> pipeline.ExportResult:
+        request = pipeline.ExportRequest(
+            task=Task.RERANK, source_model=str(xlmr.source), model_name="tiny", weight_format="fp32",
+            model_repository_path=repo, **options,
+        )  # fmt: skip
+        return pipeline.run_export(request, steps=steps)
+
     # 1. A new model gets version 1; its entry is replaced in place, everything else kept.
-    ok(run_export("rerank", xlmr_reranker_source, repo, model_name="tiny"))
+    assert export().version == 1
     config = read_json(repo / "config.json")
     assert config["model_config_list"] == original["model_config_list"]
     assert config["monitoring"] == original["monitoring"]
@@ -60,32 +107,29 @@ def test_config_merge_and_version_numbering(tmp_path: Path, run_export, xlmr_rer
     assert servable_versions(repo / "tiny", Task.RERANK) == [1]
 
     # 2. Re-export: the next free number, and still one entry for the model.
-    ok(run_export("rerank", xlmr_reranker_source, repo, model_name="tiny"))
+    assert export().version == 2
     assert servable_versions(repo / "tiny", Task.RERANK) == [1, 2]
     names = [e["name"] for e in read_json(repo / "config.json")["mediapipe_config_list"]]
     assert names == ["keep/me", "tiny"]
 
     # 3. An explicit --version; later defaults continue after the highest.
-    ok(run_export("rerank", xlmr_reranker_source, repo, "--version", "5", model_name="tiny"))
+    assert export(version=5).version == 5
     assert servable_versions(repo / "tiny", Task.RERANK) == [1, 2, 5]
 
     # 4. --overwrite_models with --version replaces that version (new files, same number).
     old_bin = repo / "tiny" / "rerank" / "2" / "model.bin"
     old_inode = old_bin.stat().st_ino
-    ok(
-        run_export(
-            "rerank", xlmr_reranker_source, repo, "--version", "2", "--overwrite_models", model_name="tiny"
-        )
-    )
+    assert export(version=2, overwrite_models=True).version == 2
     assert servable_versions(repo / "tiny", Task.RERANK) == [1, 2, 5]
     assert old_bin.stat().st_ino != old_inode
 
     # 5. --overwrite_models alone replaces the latest version instead of adding one.
     latest_xml = repo / "tiny" / "tokenizer" / "5" / "model.xml"
     latest_inode = latest_xml.stat().st_ino
-    ok(run_export("rerank", xlmr_reranker_source, repo, "--overwrite_models", model_name="tiny"))
+    assert export(overwrite_models=True).version == 5
     assert servable_versions(repo / "tiny", Task.RERANK) == [1, 2, 5]
     assert latest_xml.stat().st_ino != latest_inode
+    assert export().version == 6
     assert not [p for p in repo.iterdir() if p.name.startswith(STAGING_PREFIX)]  # no staging folders left
 
 
@@ -105,17 +149,25 @@ def test_merged_config_removes_duplicates_of_its_own_entry() -> None:
 # --- graph.pbtxt, subconfig.json, runtime info -------------------------------------------
 
 
-def test_rerank_graph_and_subconfig_parse_back(exported: ExportedFactory) -> None:
+def test_rerank_graph_and_subconfig_parse_back(exported: Callable[..., Exported]) -> None:
+    """The default (--graph_format legacy) graph: OVMS's seed-era three nodes."""
     export = exported("cross-encoder", "fp32")
     graph = pbtxt.parse((export.model_dir / "graph.pbtxt").read_text())
     assert graph["input_stream"] == "REQUEST_PAYLOAD:input"
     assert graph["output_stream"] == "RESPONSE_PAYLOAD:output"
-    node = graph["node"]
-    assert node["name"] == "RerankExecutor"
-    assert node["calculator"] == "RerankCalculatorOV"
-    assert node["input_side_packet"] == "RERANK_NODE_RESOURCES:rerank_servable"
-    options = node["node_options"]["[type.googleapis.com/mediapipe.RerankCalculatorOVOptions]"]
-    assert options == {"max_allowed_chunks": 10000, "max_doc_length": 16000}
+    tokenizer_node, model_node, node = graph["node"]
+    session = "[type.googleapis.com/mediapipe.OpenVINOModelServerSessionCalculatorOptions]"
+    assert tokenizer_node["output_side_packet"] == "SESSION:tokenizer"
+    assert tokenizer_node["node_options"][session] == {
+        "servable_name": f"{export.model_name}_tokenizer_model"
+    }
+    assert model_node["output_side_packet"] == "SESSION:rerank"
+    assert model_node["node_options"][session] == {"servable_name": f"{export.model_name}_rerank_model"}
+    assert node["calculator"] == "RerankCalculator"
+    assert node["input_side_packet"] == ["TOKENIZER_SESSION:tokenizer", "RERANK_SESSION:rerank"]
+    options = node["node_options"]["[type.googleapis.com/mediapipe.RerankCalculatorOptions]"]
+    assert options == {"max_allowed_chunks": 10000, "max_position_embeddings": 512}
+    assert export.model_info().max_doc_length == 16000  # no such field in OVMS's message
 
     subconfig = read_json(export.model_dir / "subconfig.json")
     tokenizer, model = (item["config"] for item in subconfig["model_config_list"])
@@ -134,24 +186,28 @@ def test_rerank_graph_and_subconfig_parse_back(exported: ExportedFactory) -> Non
     }
 
 
-def test_server_reads_what_export_writes(exported: ExportedFactory) -> None:
+def test_server_reads_what_export_writes(exported: Callable[..., Exported]) -> None:
     """The serving side's own readers accept the repository and see the exported settings."""
     rerank, embeddings = exported("cross-encoder", "int8"), exported("minilm", "fp32")
-    assert rerank.repo == embeddings.repo
-    entries = {entry.name: entry for entry in read_config(rerank.repo / "config.json")}
-    spec = read_servable_spec(entries[rerank.model_name])
-    assert spec.task is Task.RERANK and spec.options == RerankOptions(10000, 16000)
+    (entry,) = read_config(rerank.config_path)
+    spec = read_servable_spec(entry)
+    assert spec.task is Task.RERANK
+    assert resolve_options(spec.task, spec.options, rerank.model_info()) == RerankOptions(10000, 16000)
     assert spec.tokenizer.base_path == rerank.model_dir / "tokenizer"
     assert spec.model.base_path == rerank.model_dir / "rerank"
     assert spec.model.plugin_config == {"NUM_STREAMS": "1"}  # int8 keeps the plugin's default precision
-    spec = read_servable_spec(entries[embeddings.model_name])
+    (entry,) = read_config(embeddings.config_path)
+    spec = read_servable_spec(entry)
     # all-MiniLM-L6-v2's 1_Pooling/config.json says mean pooling; normalize by default.
     assert spec.task is Task.EMBEDDINGS
-    assert spec.options == EmbeddingsOptions(pooling=Pooling.MEAN, normalize_embeddings=True, truncate=False)
+    assert spec.options == GraphOptions(normalize_embeddings=True)  # pooling: the runtime info's
+    assert resolve_options(spec.task, spec.options, embeddings.model_info()) == EmbeddingsOptions(
+        pooling=Pooling.MEAN, normalize_embeddings=True, truncate=False
+    )
     assert spec.model.plugin_config["INFERENCE_PRECISION_HINT"] == "f32"
 
 
-def test_runtime_info_records_the_source_and_shapes(exported: ExportedFactory) -> None:
+def test_runtime_info_records_the_source_and_shapes(exported: Callable[..., Exported]) -> None:
     rerank, embeddings = exported("cross-encoder", "fp32"), exported("minilm", "fp32")
     info = rerank.model_info()
     assert info.task == "rerank" and info.weight_format == "fp32"
@@ -173,7 +229,8 @@ def test_embeddings_options_and_relative_source(
     tmp_path: Path, run_export, xlmr_reranker_source: Path
 ) -> None:
     """--pooling/--skip_normalize/--truncate/--target_device/--num_streams reach the files, --pooling
-    overrides the model's own pooling, and a relative --source_model is recorded as an absolute path."""
+    overrides the model's own pooling, a relative --source_model is recorded as an absolute path, and
+    without --model_name the model is named after the source folder."""
     source = tmp_path / "with-pooling"
     source.mkdir()
     for item in xlmr_reranker_source.iterdir():
@@ -194,20 +251,20 @@ def test_embeddings_options_and_relative_source(
         "--num_streams",
         "2",
     )
-    ok(run_export("embeddings", relative_source, repo, *extra, model_name="org/emb", weight_format="fp16"))
-    model_dir = repo / "org" / "emb"
-    options = pbtxt.parse((model_dir / "graph.pbtxt").read_text())["node"]["node_options"]
-    assert options["[type.googleapis.com/mediapipe.EmbeddingsCalculatorOVOptions]"] == {
-        "pooling": "MEAN",
-        "normalize_embeddings": False,
-        "truncate": True,
+    ok(run_export("embeddings", relative_source, repo, *extra, weight_format="fp16"))
+    assert [entry.name for entry in read_config(repo / "config.json")] == ["with-pooling"]
+    model_dir = repo / "with-pooling"
+    options = pbtxt.parse((model_dir / "graph.pbtxt").read_text())["node"][2]["node_options"]
+    assert options["[type.googleapis.com/mediapipe.EmbeddingsCalculatorOptions]"] == {
+        "normalize_embeddings": False
     }
     _, model = (item["config"] for item in read_json(model_dir / "subconfig.json")["model_config_list"])
-    assert model["name"] == "org/emb_embeddings_model" and model["base_path"] == "embeddings"
+    assert model["name"] == "with-pooling_embeddings_model" and model["base_path"] == "embeddings"
     assert model["target_device"] == "HETERO:GPU,CPU"
     assert model["plugin_config"] == {"NUM_STREAMS": "2"}
     core = ov.Core()
     info = read_model_info(core.read_model(model_dir / "embeddings" / "1" / "model.xml"))
+    assert (info.pooling, info.normalize_embeddings, info.truncate) == ("MEAN", False, True)
     assert info.source_model == str(source.resolve())
     assert (info.task, info.weight_format, info.num_labels) == ("embeddings", "fp16", 0)
     assert read_tokenizer_info(core.read_model(model_dir / "tokenizer" / "1" / "model.xml")).max_length == 128
@@ -275,33 +332,124 @@ def test_console_script_help_lists_every_option() -> None:
             assert option in text, f"{command} --help lacks {option}"
 
 
-def test_console_script_exports(tmp_path: Path, xlmr_reranker_source: Path) -> None:
-    repo = tmp_path / "models"
+TINY = "BAAI/bge-reranker-tiny"
+
+
+@dataclass(frozen=True)
+class ConsoleExport:
+    """`ovtext-export rerank ...` run once into a repository that already had version 1 of the model,
+    with config.json in a folder of its own."""
+
+    result: subprocess.CompletedProcess
+    repo: Path
+    config_path: Path
+    original_config: dict
+    version_1_before: dict[str, str]
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def console_export(
+    tmp_path_factory: pytest.TempPathFactory, exported: Callable[..., Exported], xlmr_reranker_source: Path
+) -> ConsoleExport:
+    root = tmp_path_factory.mktemp("console")
+    repo, config_dir = root / "models", root / "conf"
+    config_dir.mkdir()
+    copy_model(exported("xlmr", "fp32"), repo, TINY)  # version 1, there before
+    original = {
+        "model_config_list": [{"config": {"name": "plain-model", "base_path": "/somewhere"}}],
+        "mediapipe_config_list": [
+            {"name": "keep/me", "base_path": "../models/keep/me"},
+            {"name": TINY, "base_path": "old/place", "graph_path": "custom.pbtxt"},
+        ],
+        "monitoring": {"metrics": {"enable": True}},
+    }
+    config_path = config_dir / "config.json"
+    config_path.write_text(json.dumps(original))
+    before = file_hashes(repo / TINY / "rerank" / "1") | file_hashes(repo / TINY / "tokenizer" / "1")
     result = subprocess.run(
         [
-            console_script(),
-            "rerank",
-            "--source_model",
-            str(xlmr_reranker_source),
-            "--model_repository_path",
-            str(repo),
-            "--model_name",
-            "BAAI/bge-reranker-tiny",
+            console_script(), "rerank", "--source_model", str(xlmr_reranker_source),
+            "--model_repository_path", str(repo), "--config_file_path", str(config_path),
+            "--model_name", TINY, "--max_doc_length", "300", "--max_allowed_chunks", "3",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        cwd=tmp_path,
-    )
-    ok(result)
-    assert "[1/7]" in result.stdout  # progress is shown
-    assert servable_versions(repo / "BAAI" / "bge-reranker-tiny", Task.RERANK) == [1]
+        capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=root,
+    )  # fmt: skip
+    return ConsoleExport(result, repo, config_path, original, before)
+
+
+def test_console_script_exports_the_next_version(console_export: ConsoleExport) -> None:
+    ok(console_export.result)
+    assert "[1/7]" in console_export.result.stdout  # progress is shown
+    model_dir = console_export.repo / TINY
+    assert servable_versions(model_dir, Task.RERANK) == [1, 2]
+    after = file_hashes(model_dir / "rerank" / "1") | file_hashes(model_dir / "tokenizer" / "1")
+    assert after == console_export.version_1_before  # version 1 untouched
     # The default weight format is int8.
-    info = read_model_info(
-        ov.Core().read_model(repo / "BAAI" / "bge-reranker-tiny" / "rerank" / "1" / "model.xml")
-    )
+    info = read_model_info(ov.Core().read_model(model_dir / "rerank" / "2" / "model.xml"))
     assert info.weight_format == "int8"
+
+
+def test_config_outside_the_repository_gets_a_relative_base_path(console_export: ConsoleExport) -> None:
+    ok(console_export.result)
+    config = read_json(console_export.config_path)
+    original = console_export.original_config
+    assert config["model_config_list"] == original["model_config_list"]
+    assert config["monitoring"] == original["monitoring"]
+    assert config["mediapipe_config_list"] == [
+        original["mediapipe_config_list"][0],  # another model's entry, as it was
+        {"name": TINY, "base_path": f"../models/{TINY}"},  # relative to config.json's folder
+    ]
+
+
+def test_rerank_options_reach_the_graph(console_export: ConsoleExport) -> None:
+    ok(console_export.result)
+    graph = pbtxt.parse((console_export.repo / TINY / "graph.pbtxt").read_text())
+    options = graph["node"][2]["node_options"]["[type.googleapis.com/mediapipe.RerankCalculatorOptions]"]
+    assert options["max_allowed_chunks"] == 3
+    # OVMS's message has no max_doc_length: the runtime info keeps it.
+    model_xml = console_export.repo / TINY / "rerank" / "2" / "model.xml"
+    assert read_model_info(ov.Core().read_model(model_xml)).max_doc_length == 300
+
+
+def test_the_console_export_serves_from_the_outside_config(
+    console_export: ConsoleExport, start_server: Callable[..., ServerProcess], xlmr_reranker_source: Path
+) -> None:
+    """The server finds the model through the relative base_path, serves version 2, and applies the
+    graph options the command line wrote: a 1000-token document is cut to 300 tokens (3 chunks),
+    within max_allowed_chunks 3, where uncut it would be about 9 chunks."""
+    ok(console_export.result)
+    server = start_server(console_export.config_path)
+    models = httpx.get(f"{server.url}/v3/models").json()["data"]
+    assert [(m["id"], m["version"]) for m in models] == [(TINY, 2)]
+    hf = HFReranker(xlmr_reranker_source)
+    query, long_document = "what is a panda?", "The panda eats bamboo in the forest. " * 100
+    assert len(hf.ids(long_document)) > 900
+    short = ["a bear", "a car"]
+    response = httpx.post(f"{server.url}/v3/rerank", json={"model": TINY, "query": query, "documents": short})
+    assert response.status_code == 200, response.text
+    # int8 weights: compare_results' int8 tolerance (measured 4.4e-3 on this model).
+    assert np.abs(scores_by_index(response.json(), 2) - hf.scores(query, short)).max() < 5e-2
+
+    response = httpx.post(
+        f"{server.url}/v3/rerank", json={"model": TINY, "query": query, "documents": [long_document]}
+    )
+    assert response.status_code == 200, response.text
+    query_and_specials = len(hf.tokenizer(query, "a bear")["input_ids"]) - len(hf.ids("a bear"))
+    chunks = -(-300 // (hf.tokenizer.model_max_length - query_and_specials))
+    assert chunks == 3
+    assert response.json()["usage"]["prompt_tokens"] == chunks * query_and_specials + 300
+    # One more chunk in the request is one too many.
+    body = {"model": TINY, "query": query, "documents": [long_document, "a bear"]}
+    response = httpx.post(f"{server.url}/v3/rerank", json=body)
+    assert response.status_code == 400 and "max_allowed_chunks" in response.json()["error"]
 
 
 # --- the final move is all or nothing ------------------------------------------------------

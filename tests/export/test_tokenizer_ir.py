@@ -8,6 +8,8 @@ for a WordPiece (BERT) and a Unigram/Metaspace (XLM-R style) tokenizer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import openvino as ov
 import pytest
@@ -23,8 +25,9 @@ from serving.pipelines.framing import (
     whole_texts,
 )
 from serving.repository.layout import TokenizerInfo
+from tests.support.exports import Exported
 
-from .conftest import Exported, ExportedFactory
+pytestmark = pytest.mark.exports(("cross-encoder", "fp32"), ("xlmr", "fp32"), ("minilm", "fp32"))
 
 SINGLE_TEXTS = [
     "what is a panda?",
@@ -61,7 +64,7 @@ class IrTokenizer:
 
 
 @pytest.fixture(scope="module", params=TOKENIZERS)
-def tokenizers(request: pytest.FixtureRequest, exported: ExportedFactory):
+def tokenizers(request: pytest.FixtureRequest, exported: Callable[..., Exported]):
     export = exported(request.param)
     return IrTokenizer(export), AutoTokenizer.from_pretrained(export.source)
 
@@ -166,7 +169,7 @@ def test_framing_ids_come_from_the_tokenizer_not_a_table(tokenizers) -> None:
         assert info.pair_middle == [hf.sep_token_id, hf.sep_token_id] and info.second_type_id == 0
 
 
-def test_max_length_follows_positions_and_tokenizer_limit(exported: ExportedFactory) -> None:
+def test_max_length_follows_positions_and_tokenizer_limit(exported: Callable[..., Exported]) -> None:
     # XLM-R positions start at padding_idx + 1 = 2: 130 positions leave 128 tokens.
     assert exported("xlmr").tokenizer_info().max_length == 128
     # BERT: min(model_max_length 512, max_position_embeddings 512).

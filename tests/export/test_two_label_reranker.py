@@ -71,7 +71,7 @@ def test_two_label_reranker_scores_softmax_of_relevant_everywhere(
     servable = load_servable(ov.Core(), spec, files, BatchPolicy())
     try:
         assert isinstance(servable.pipeline, RerankPipeline)
-        served = servable.pipeline.rerank_blocking(QUERY, DOCUMENTS)
+        served = servable.pipeline.rerank_blocking(QUERY, DOCUMENTS).scores
     finally:
         servable.close()
 

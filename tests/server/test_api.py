@@ -4,31 +4,81 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from .conftest import ServerProcess, version_states
+from tests.support.exports import Exported
+from tests.support.references import HFReranker
+from tests.support.repository import assemble_repo
+from tests.support.server import ServerProcess, metric_samples, scores_by_index, version_states, wait_until
 
-SERVED = ["test/cross-encoder", "test/minilm", "test/minilm-truncate", "test/xlmr", "test/xlmr-few-chunks"]
+from .conftest import FP32_TOLERANCE, MAIN_MODELS
+
+SERVED = sorted(MAIN_MODELS)
 RERANK = {"model": "test/xlmr", "query": "what is a panda?", "documents": ["a bear", "a car"]}
 
 
 @pytest.mark.parametrize("path", ["/v3/models", "/v1/models"])
-def test_model_list(client, path) -> None:
+def test_model_list(client, server: ServerProcess, path) -> None:
     body = client.get(path).json()
     assert body["object"] == "list"
-    assert sorted(m["id"] for m in body["data"]) == SERVED
+    assert [m["id"] for m in body["data"]] == SERVED
+    for card in body["data"]:
+        # The fields the README lists, and nothing else.
+        assert set(card) == {"id", "object", "created", "owned_by", "task", "version"}
+        assert card["object"] == "model" and card["owned_by"] == "ovtext" and card["version"] == 1
+        assert server.started_at - 1 <= card["created"] <= time.time()  # when this server loaded it
     tasks = {m["id"]: m["task"] for m in body["data"]}
     assert tasks["test/minilm"] == "embeddings" and tasks["test/xlmr"] == "rerank"
-    assert {m["object"] for m in body["data"]} == {"model"}
+
+
+def _get_status(server: ServerProcess, path: str) -> int | None:
+    try:
+        return httpx.get(f"{server.url}{path}", timeout=2).status_code
+    except httpx.TransportError:
+        return None
 
 
 def test_health(client) -> None:
-    assert client.get("/v2/health/live").status_code == 200
-    assert client.get("/v2/health/ready").status_code == 200
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+
+
+def test_ready_is_503_until_the_models_are_loaded(
+    server_exports: dict[str, Exported],
+    start_server: Callable[..., ServerProcess],
+    hf_rerankers: dict[str, HFReranker],
+    tmp_path: Path,
+) -> None:
+    """The first load waits on a graph.pbtxt that is a named pipe: loading lasts until the test writes it."""
+    root = tmp_path / "models"
+    config_path = assemble_repo(root, {"slow/xlmr": server_exports["xlmr"]})
+    graph = root / "slow/xlmr" / "graph.pbtxt"
+    later = graph.with_name("graph.later")
+    graph.rename(later)
+    os.mkfifo(graph)
+    server = start_server(config_path, wait=False)
+    wait_until(lambda: _get_status(server, "/v2/health/live") == 200)
+    for _ in range(3):
+        response = httpx.get(f"{server.url}/v2/health/ready")
+        assert response.status_code == 503 and "loading" in response.json()["error"]
+        time.sleep(0.2)
+    body = {"model": "slow/xlmr", "query": RERANK["query"], "documents": RERANK["documents"]}
+    assert httpx.post(f"{server.url}/v3/rerank", json=body).status_code == 503
+
+    with open(graph, "w") as pipe:  # the server is blocked reading it: this open lets it go on
+        os.replace(later, graph)  # its next polls read a regular file
+        pipe.write(graph.read_text())
+    server.wait_ready(timeout=60)
+    scores = scores_by_index(httpx.post(f"{server.url}/v3/rerank", json=body).json(), 2)
+    expected = hf_rerankers["test/xlmr"].scores(body["query"], body["documents"])
+    assert np.abs(scores - expected).max() < FP32_TOLERANCE
 
 
 def test_model_ready_takes_url_encoded_names(client) -> None:
@@ -49,7 +99,11 @@ def test_config_reports_every_version_available(client) -> None:
 def test_openapi_schema_and_docs(client) -> None:
     schema = client.get("/openapi.json").json()
     assert {"/v3/rerank", "/v3/embeddings", "/v1/config"} <= set(schema["paths"])
-    assert client.get("/docs").status_code == 200
+    request_schema = schema["paths"]["/v3/rerank"]["post"]["requestBody"]["content"]["application/json"]
+    assert request_schema["schema"]["$ref"].endswith("/RerankRequest")
+    docs = client.get("/docs")
+    assert docs.headers["content-type"].startswith("text/html")
+    assert "swagger-ui" in docs.text and "/openapi.json" in docs.text  # the page loads this schema
 
 
 BAD_RERANK = [
@@ -120,11 +174,14 @@ def test_malformed_bodies_are_400(client, content, headers) -> None:
     assert response.json()["error"].startswith("body:")
 
 
-def test_json_without_a_content_type_is_still_json(client) -> None:
+def test_json_without_a_content_type_is_still_json(client, hf_rerankers) -> None:
     # curl -d without -H sends application/x-www-form-urlencoded.
     content = json.dumps(RERANK).encode()
-    headers = {"content-type": "application/x-www-form-urlencoded"}
-    assert client.post("/v3/rerank", content=content, headers=headers).status_code == 200
+    for headers in ({"content-type": "application/x-www-form-urlencoded"}, {}):
+        response = client.post("/v3/rerank", content=content, headers=headers)
+        assert response.status_code == 200, response.text
+        expected = hf_rerankers["test/xlmr"].scores(RERANK["query"], RERANK["documents"])
+        assert np.abs(scores_by_index(response.json(), 2) - expected).max() < FP32_TOLERANCE
 
 
 def test_unknown_model_is_404(client) -> None:
@@ -167,37 +224,30 @@ def test_client_mistakes_leave_no_traceback_in_the_log(client, server: ServerPro
     assert "Traceback" not in log and "ERROR" not in log
 
 
-def _samples(text: str, metric: str, **labels: str) -> list[float]:
-    """Values of the samples of `metric` that carry all `labels` (in any order)."""
-    values = []
-    for line in text.splitlines():
-        name, _, rest = line.partition("{")
-        if name == metric and all(f'{key}="{value}"' in rest for key, value in labels.items()):
-            values.append(float(line.rsplit(" ", 1)[1]))
-    return values
-
-
 def test_metrics(client) -> None:
     client.post("/v3/rerank", json=RERANK)
     client.post("/v3/rerank", json={**RERANK, "documents": []})
     client.post("/v3/embeddings", json={"model": "test/minilm", "input": ["a", "b", "c"]})
     text = client.get("/metrics").text
     assert (
-        _samples(text, "ovtext_requests_total", endpoint="/v3/rerank", model="test/xlmr", status="200")[0]
+        metric_samples(text, "ovtext_requests_total", endpoint="/v3/rerank", model="test/xlmr", status="200")[
+            0
+        ]
         >= 1
     )
-    assert _samples(text, "ovtext_requests_total", endpoint="/v3/rerank", status="400")[0] >= 1
+    assert metric_samples(text, "ovtext_requests_total", endpoint="/v3/rerank", status="400")[0] >= 1
     assert (
-        _samples(text, "ovtext_request_errors_total", endpoint="/v3/rerank", error="InvalidRequest")[0] >= 1
+        metric_samples(text, "ovtext_request_errors_total", endpoint="/v3/rerank", error="InvalidRequest")[0]
+        >= 1
     )
-    latency = _samples(
+    latency = metric_samples(
         text, "ovtext_request_duration_seconds_count", endpoint="/v3/embeddings", model="test/minilm"
     )
     assert latency[0] >= 1
-    assert _samples(text, "ovtext_batch_size_bucket", model="test/minilm", le="4.0")[0] >= 1
-    assert _samples(text, "ovtext_inference_duration_seconds_count", model="test/xlmr")[0] >= 1
+    assert metric_samples(text, "ovtext_batch_size_bucket", model="test/minilm", le="4.0")[0] >= 1
+    assert metric_samples(text, "ovtext_inference_duration_seconds_count", model="test/xlmr")[0] >= 1
     for name in SERVED:
-        assert _samples(text, "ovtext_queue_size", model=name) == [0.0]
+        assert metric_samples(text, "ovtext_queue_size", model=name) == [0.0]
 
 
 def test_concurrent_requests_get_their_own_correct_answers(server: ServerProcess, client) -> None:
@@ -238,16 +288,18 @@ def test_concurrent_requests_get_their_own_correct_answers(server: ServerProcess
 
 
 def test_the_reference_command_line_with_its_grpc_port_starts_the_server(
-    main_repo, start_server: Callable[..., ServerProcess]
+    server_exports: dict[str, Exported],
+    start_server: Callable[..., ServerProcess],
+    hf_rerankers: dict[str, HFReranker],
+    tmp_path: Path,
 ) -> None:
     # The seed's `docker run ... --port 9000 --rest_port 8000 --config_path ...`: --port names a gRPC
     # port this server does not have; the line must still work and the log must say it is ignored.
-    server = start_server(main_repo / "config.json", "--port", "9000")
-    answer = httpx.post(
-        f"{server.url}/v3/rerank",
-        json={"model": "test/cross-encoder", "query": "welcome", "documents": ["good morning", "farewell"]},
-        timeout=60,
-    )
+    config_path = assemble_repo(tmp_path / "models", {"test/cross-encoder": server_exports["cross-encoder"]})
+    server = start_server(config_path, "--port", "9000")
+    body = {"model": "test/cross-encoder", "query": "welcome", "documents": ["good morning", "farewell"]}
+    answer = httpx.post(f"{server.url}/v3/rerank", json=body, timeout=60)
     assert answer.status_code == 200
-    assert sorted(r["index"] for r in answer.json()["results"]) == [0, 1]
+    expected = hf_rerankers["test/cross-encoder"].scores(body["query"], body["documents"])
+    assert np.abs(scores_by_index(answer.json(), 2) - expected).max() < FP32_TOLERANCE
     assert "--port 9000 ignored" in server.log()

@@ -7,6 +7,7 @@ status code, content type, header and body as the schema documents them, bad dat
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from .conftest import ExportedModel, ServerProcess, add_model, write_config
+from .stress_summary import summary
 
 # The checks that do not apply: no resources are created, and no auth is configured here.
 EXCLUDED_CHECKS = "positive_data_acceptance,ignored_auth,ensure_resource_availability,use_after_free"
@@ -30,7 +32,10 @@ def run_schemathesis(url: str, examples: int, seed: int, report: Path) -> subpro
         "--generation-database", "none", "--workers", "1", "--no-color",
         "--report", "junit", "--report-junit-path", str(report),
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=1200)
+    # Run in the report's folder: schemathesis keeps a cache in its working directory.
+    return subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=1200, cwd=report.parent
+    )
 
 
 def test_every_route_survives_schema_fuzzing(
@@ -43,6 +48,9 @@ def test_every_route_survives_schema_fuzzing(
     write_config(repo, ["test/xlmr", "test/minilm"])
     server = start_server(repo / "config.json")
     completed = run_schemathesis(server.url, EXAMPLES, SEED, tmp_path / "fuzz.xml")
+    counted = re.search(r"(\d+) generated, (\d+) passed", completed.stdout)
+    generated = counted.group(0) if counted else "no count"
+    summary(f"fuzzing: {generated} ({EXAMPLES} examples per route, seed {SEED}); exit {completed.returncode}")
     assert completed.returncode == 0, completed.stdout[-6000:]
     assert "passed" in completed.stdout and " failures" not in completed.stdout
     # Alive and still right after the fuzzing.

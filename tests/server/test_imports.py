@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO_ROOT
+from tests.support.server import REPO_ROOT
 
 CHECK = """
 import importlib, pkgutil, sys

@@ -6,7 +6,6 @@ The tests of one server run in file order and build on each other's repository s
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
@@ -20,49 +19,18 @@ import openvino as ov
 import pytest
 
 from serving.repository.layout import MODEL_BIN, MODEL_XML, SUBCONFIG_FILE, TOKENIZER_DIR
+from tests.support.exports import Exported
+from tests.support.references import HFReranker
+from tests.support.repository import copy_model, copy_version_in, remove_version, set_device, write_config
+from tests.support.server import ServerProcess, scores_by_index, version_states, wait_until
 
-from .conftest import (
-    ExportedModel,
-    HFReranker,
-    ServerProcess,
-    add_model,
-    scores_by_index,
-    version_states,
-    wait_until,
-    write_config,
-)
+from .conftest import FP32_TOLERANCE
 
 SWAP = "swap/reranker"
 STEADY = "steady/xlmr"
 QUERY = "what is a panda?"
 DOCUMENTS = ["The giant panda is a bear species endemic to China.", "The stock market closed higher.", "hi"]
 POLL = "0.3"
-
-
-def set_device(model_folder: Path, device: str) -> None:
-    """Edit subconfig.json's target_device, as an operator would."""
-    path = model_folder / SUBCONFIG_FILE
-    subconfig = json.loads(path.read_text())
-    for item in subconfig["model_config_list"]:
-        if item["config"]["base_path"] != TOKENIZER_DIR:
-            item["config"]["target_device"] = device
-    path.write_text(json.dumps(subconfig, indent=2))
-
-
-def copy_version_in(source: ExportedModel, target_model: Path, version: int) -> None:
-    """Copy version 1 of `source` in as `version`, each folder renamed into place when complete."""
-    for kind, folder in zip((TOKENIZER_DIR, source.task.model_dir), source.version_dirs(1), strict=True):
-        incoming = target_model / kind / f".incoming-{version}"
-        shutil.copytree(folder, incoming)
-        incoming.rename(target_model / kind / str(version))
-
-
-def remove_version(model: Path, version: int, task_dir: str = "rerank") -> None:
-    for kind in (TOKENIZER_DIR, task_dir):
-        folder = model / kind / str(version)
-        gone = folder.with_name(f".removed-{version}")
-        folder.rename(gone)
-        shutil.rmtree(gone)
 
 
 @dataclass
@@ -119,7 +87,14 @@ class RequestLoop:
 
 
 def matches(scores: np.ndarray | None, expected: np.ndarray) -> bool:
-    return scores is not None and bool(np.abs(scores - expected).max() < 1e-3)
+    return scores is not None and bool(np.abs(scores - expected).max() < FP32_TOLERANCE)
+
+
+def scores_of(http: httpx.Client, model: str) -> np.ndarray:
+    """The scores of the loop's request on `model`, which must answer 200."""
+    response = http.post("/v3/rerank", json={"model": model, "query": QUERY, "documents": DOCUMENTS})
+    assert response.status_code == 200, response.text
+    return scores_by_index(response.json(), len(DOCUMENTS))
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +104,12 @@ def expected(hf_rerankers: dict[str, HFReranker]) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def repo(exported_models: dict[str, ExportedModel], tmp_path_factory) -> Path:
+def repo(server_exports: dict[str, Exported], tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("lifecycle") / "models"
     root.mkdir()
-    add_model(root, exported_models["test/cross-encoder"], SWAP)  # version 1: the BERT cross-encoder
-    add_model(root, exported_models["test/xlmr"], STEADY)
-    set_device(add_model(root, exported_models["test/xlmr"], "nodevice/xlmr"), "NOT_A_DEVICE")
+    copy_model(server_exports["cross-encoder"], root, SWAP)  # version 1: the BERT cross-encoder
+    copy_model(server_exports["xlmr"], root, STEADY)
+    set_device(copy_model(server_exports["xlmr"], root, "nodevice/xlmr"), "NOT_A_DEVICE")
     write_config(root, [SWAP, STEADY, "nodevice/xlmr"])
     return root
 
@@ -171,9 +146,9 @@ def test_a_device_that_is_not_there_fails_that_model_alone(http: httpx.Client) -
 
 @pytest.mark.skipif("GPU" in ov.Core().available_devices, reason="this machine has a GPU")
 def test_an_absent_gpu_is_reported_the_same_way(
-    repo: Path, http: httpx.Client, exported_models: dict[str, ExportedModel]
+    repo: Path, http: httpx.Client, server_exports: dict[str, Exported]
 ) -> None:
-    set_device(add_model(repo, exported_models["test/xlmr"], "gpu/xlmr"), "GPU")
+    set_device(copy_model(server_exports["xlmr"], repo, "gpu/xlmr"), "GPU")
     write_config(repo, [SWAP, STEADY, "nodevice/xlmr", "gpu/xlmr"])
     wait_until(lambda: status_of(http, "gpu/xlmr").get(1, ("", "OK", ""))[1] != "OK", timeout=30)
     state, code, message = status_of(http, "gpu/xlmr")[1]
@@ -182,13 +157,13 @@ def test_an_absent_gpu_is_reported_the_same_way(
 
 
 def test_a_new_version_swaps_in_under_load_without_a_failed_request(
-    repo: Path, live: ServerProcess, http: httpx.Client, exported_models, expected
+    repo: Path, live: ServerProcess, http: httpx.Client, server_exports, expected
 ) -> None:
     v1, v2 = expected["test/cross-encoder"], expected["test/xlmr"]  # scores of the two versions differ
     assert np.abs(v1 - v2).max() > 0.01
     with RequestLoop(live.url, SWAP) as loop:
         wait_until(lambda: loop.count() >= 10)
-        copy_version_in(exported_models["test/xlmr"], repo / SWAP, 2)
+        copy_version_in(server_exports["xlmr"], repo / SWAP, 2)
         wait_until(lambda: status_of(http, SWAP) == {2: ("AVAILABLE", "OK", "OK"), 1: ("END", "OK", "OK")})
         switched = time.monotonic()
         wait_until(lambda: sum(r.started > switched for r in loop.replies) >= 10)
@@ -205,7 +180,7 @@ def test_a_removed_version_is_unloaded_and_the_previous_one_serves(
     v1, v2 = expected["test/cross-encoder"], expected["test/xlmr"]
     with RequestLoop(live.url, SWAP) as loop:
         wait_until(lambda: loop.count() >= 10)
-        remove_version(repo / SWAP, 2)
+        remove_version(repo / SWAP, 2, "rerank")
         wait_until(lambda: status_of(http, SWAP) == {2: ("END", "OK", "OK"), 1: ("AVAILABLE", "OK", "OK")})
         switched = time.monotonic()
         wait_until(lambda: sum(r.started > switched for r in loop.replies) >= 10)
@@ -215,9 +190,9 @@ def test_a_removed_version_is_unloaded_and_the_previous_one_serves(
 
 
 def test_a_half_copied_version_is_not_loaded(
-    repo: Path, http: httpx.Client, exported_models: dict[str, ExportedModel], expected
+    repo: Path, http: httpx.Client, server_exports: dict[str, Exported], expected
 ) -> None:
-    source = exported_models["test/xlmr"]
+    source = server_exports["xlmr"]
     tokenizer_dir, model_dir = source.version_dirs(1)
     shutil.copytree(tokenizer_dir, repo / SWAP / TOKENIZER_DIR / "3")
     target = repo / SWAP / "rerank" / "3"
@@ -240,9 +215,9 @@ def test_a_half_copied_version_is_not_loaded(
 
 
 def test_a_broken_version_is_reported_and_the_old_one_keeps_serving(
-    repo: Path, http: httpx.Client, exported_models: dict[str, ExportedModel], expected
+    repo: Path, http: httpx.Client, server_exports: dict[str, Exported], expected
 ) -> None:
-    tokenizer_dir, model_dir = exported_models["test/xlmr"].version_dirs(1)
+    tokenizer_dir, model_dir = server_exports["xlmr"].version_dirs(1)
     shutil.copytree(tokenizer_dir, repo / SWAP / TOKENIZER_DIR / "4")
     broken = repo / SWAP / "rerank" / "4"
     broken.mkdir()
@@ -254,47 +229,61 @@ def test_a_broken_version_is_reported_and_the_old_one_keeps_serving(
     assert status_of(http, SWAP)[3] == ("AVAILABLE", "OK", "OK")
     body = {"model": SWAP, "query": QUERY, "documents": DOCUMENTS}
     assert matches(scores_by_index(http.post("/v3/rerank", json=body).json(), 3), expected["test/xlmr"])
-    remove_version(repo / SWAP, 4)
+    remove_version(repo / SWAP, 4, "rerank")
     wait_until(lambda: status_of(http, SWAP)[4][0] == "END")
 
 
-def test_a_broken_graph_is_reported_and_the_model_keeps_serving(repo: Path, http: httpx.Client) -> None:
+def test_a_broken_graph_is_reported_and_the_model_keeps_serving(
+    repo: Path, http: httpx.Client, expected
+) -> None:
     graph = repo / SWAP / "graph.pbtxt"
     good = graph.read_text()
     graph.write_text(good.replace("node {", "node { oops", 1))
     error = wait_until(lambda: http.get("/v1/config").json()[SWAP].get("error"))
     assert "graph.pbtxt" in error
-    body = {"model": SWAP, "query": QUERY, "documents": DOCUMENTS}
-    assert http.post("/v3/rerank", json=body).status_code == 200
+    assert matches(scores_of(http, SWAP), expected["test/xlmr"])
     graph.write_text(good)
     wait_until(lambda: "error" not in http.get("/v1/config").json()[SWAP])
 
 
+def test_an_unreadable_subconfig_is_reported_and_the_model_keeps_serving(
+    repo: Path, http: httpx.Client, expected
+) -> None:
+    subconfig = repo / SWAP / SUBCONFIG_FILE
+    good = subconfig.read_text()
+    subconfig.write_text(good[: len(good) // 2])  # truncated JSON
+    error = wait_until(lambda: http.get("/v1/config").json()[SWAP].get("error"))
+    assert str(subconfig) in error and "invalid JSON" in error
+    assert status_of(http, SWAP)[3] == ("AVAILABLE", "OK", "OK")
+    assert matches(scores_of(http, SWAP), expected["test/xlmr"])
+    subconfig.write_text(good)
+    wait_until(lambda: "error" not in http.get("/v1/config").json()[SWAP])
+
+
 def test_config_json_changes_are_picked_up_by_polling(
-    repo: Path, http: httpx.Client, exported_models: dict[str, ExportedModel]
+    repo: Path, http: httpx.Client, server_exports: dict[str, Exported], expected
 ) -> None:
     names = [SWAP, STEADY, "nodevice/xlmr"]
-    add_model(repo, exported_models["test/xlmr"], "added/xlmr")
+    copy_model(server_exports["xlmr"], repo, "added/xlmr")
     write_config(repo, [*names, "added/xlmr"])
     wait_until(lambda: "added/xlmr" in [m["id"] for m in http.get("/v3/models").json()["data"]])
-    body = {"model": "added/xlmr", "query": QUERY, "documents": DOCUMENTS}
-    assert http.post("/v3/rerank", json=body).status_code == 200
+    assert matches(scores_of(http, "added/xlmr"), expected["test/xlmr"])
 
+    body = {"model": "added/xlmr", "query": QUERY, "documents": DOCUMENTS}
     write_config(repo, names)
     wait_until(lambda: http.post("/v3/rerank", json=body).status_code == 404)
     assert status_of(http, "added/xlmr") == {1: ("END", "OK", "OK")}
 
 
 def test_a_broken_config_json_keeps_everything_serving(
-    repo: Path, http: httpx.Client, live: ServerProcess
+    repo: Path, http: httpx.Client, live: ServerProcess, expected
 ) -> None:
     config = repo / "config.json"
     good = config.read_text()
     before = http.get("/v1/config").json()
     config.write_text(good[: len(good) // 2])  # truncated JSON
     wait_until(lambda: "is not valid JSON" in live.log() or "invalid JSON" in live.log(), timeout=30)
-    body = {"model": STEADY, "query": QUERY, "documents": DOCUMENTS}
-    assert http.post("/v3/rerank", json=body).status_code == 200
+    assert matches(scores_of(http, STEADY), expected["test/xlmr"])
     assert http.get("/v1/config").json() == before
     config.write_text(good)
 
@@ -304,22 +293,22 @@ def test_a_broken_config_json_keeps_everything_serving(
 
 @pytest.fixture(scope="module")
 def manual(
-    exported_models: dict[str, ExportedModel], start_server: Callable[..., ServerProcess], tmp_path_factory
+    server_exports: dict[str, Exported], start_server: Callable[..., ServerProcess], tmp_path_factory
 ) -> tuple[Path, ServerProcess]:
     root = tmp_path_factory.mktemp("reload") / "models"
     root.mkdir()
-    add_model(root, exported_models["test/xlmr"], "r/xlmr")
+    copy_model(server_exports["xlmr"], root, "r/xlmr")
     write_config(root, ["r/xlmr"])
     return root, start_server(root / "config.json", "--poll_interval", "3600")
 
 
 def test_reload_endpoint_applies_config_and_new_versions(
-    manual: tuple[Path, ServerProcess], exported_models: dict[str, ExportedModel]
+    manual: tuple[Path, ServerProcess], server_exports: dict[str, Exported], expected
 ) -> None:
     root, server = manual
-    add_model(root, exported_models["test/xlmr"], "r/second")
+    copy_model(server_exports["xlmr"], root, "r/second")
     write_config(root, ["r/xlmr", "r/second"])
-    copy_version_in(exported_models["test/xlmr"], root / "r/xlmr", 2)
+    copy_version_in(server_exports["xlmr"], root / "r/xlmr", 2)
     with httpx.Client(base_url=server.url, timeout=120) as http:
         time.sleep(1)
         assert "r/second" not in http.get("/v1/config").json()  # no polling on this server
@@ -330,12 +319,11 @@ def test_reload_endpoint_applies_config_and_new_versions(
             2: ("AVAILABLE", "OK", "OK"),
             1: ("END", "OK", "OK"),
         }
-        body = {"model": "r/second", "query": QUERY, "documents": DOCUMENTS}
-        assert http.post("/v3/rerank", json=body).status_code == 200
+        assert matches(scores_of(http, "r/second"), expected["test/xlmr"])
 
 
 def test_reload_with_a_broken_config_json_is_an_error_and_keeps_serving(
-    manual: tuple[Path, ServerProcess],
+    manual: tuple[Path, ServerProcess], expected
 ) -> None:
     root, server = manual
     config = root / "config.json"
@@ -345,7 +333,6 @@ def test_reload_with_a_broken_config_json_is_an_error_and_keeps_serving(
         response = http.post("/v1/config/reload")
         assert response.status_code == 400
         assert "config.json" in response.json()["error"]
-        body = {"model": "r/xlmr", "query": QUERY, "documents": DOCUMENTS}
-        assert http.post("/v3/rerank", json=body).status_code == 200
+        assert matches(scores_of(http, "r/xlmr"), expected["test/xlmr"])
         config.write_text(good)
         assert http.post("/v1/config/reload").status_code == 200

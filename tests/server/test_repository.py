@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import openvino as ov
 import pytest
 
 from serving.repository import pbtxt
@@ -13,14 +14,14 @@ from serving.repository.config import (
     ConfigError,
     EmbeddingsOptions,
     RerankOptions,
+    ServableSpec,
     VersionPolicy,
     read_config,
     read_servable_spec,
+    resolve_options,
 )
-from serving.repository.layout import Pooling, Task
+from serving.repository.layout import Pooling, Task, read_model_info
 from serving.repository.versions import scan_versions, stable_versions
-
-from .conftest import ExportedModel
 
 REFERENCE_STYLE_GRAPH = """
 # a comment
@@ -81,19 +82,27 @@ def test_version_policies() -> None:
             VersionPolicy.parse(bad, "x")
 
 
-def test_exported_repository_reads_into_specs(exported_models: dict[str, ExportedModel]) -> None:
-    reranker, embedder = exported_models["test/xlmr-few-chunks"], exported_models["test/minilm-truncate"]
-    entries = {e.name: e for e in read_config(reranker.folder.parents[1] / "config.json")}
-    spec = read_servable_spec(entries[reranker.name])
-    assert spec.task is Task.RERANK and spec.options == RerankOptions(
+def served_options(spec: ServableSpec) -> RerankOptions | EmbeddingsOptions:
+    """The settings version 1 is served with: the graph's, else its runtime info's."""
+    model_info = read_model_info(ov.Core().read_model(spec.scan_versions()[1].model_xml))
+    return resolve_options(spec.task, spec.options, model_info)
+
+
+def test_exported_repository_reads_into_specs(main_repo: Path) -> None:
+    """The shared server's repository: copies of fp32 exports, two with rewritten graph options."""
+    entries = {e.name: e for e in read_config(main_repo / "config.json")}
+    spec = read_servable_spec(entries["test/xlmr-few-chunks"])
+    assert spec.task is Task.RERANK and served_options(spec) == RerankOptions(
         max_allowed_chunks=3, max_doc_length=16000
     )
-    assert spec.tokenizer.base_path == reranker.folder / "tokenizer" and spec.tokenizer.target_device == "CPU"
-    assert spec.model.base_path == reranker.folder / "rerank"
+    folder = main_repo / "test/xlmr-few-chunks"
+    assert spec.tokenizer.base_path == folder / "tokenizer" and spec.tokenizer.target_device == "CPU"
+    assert spec.model.base_path == folder / "rerank"
     assert spec.model.plugin_config["INFERENCE_PRECISION_HINT"] == "f32"  # fp32 export
-    entries = {e.name: e for e in read_config(embedder.folder.parents[1] / "config.json")}
-    spec = read_servable_spec(entries[embedder.name])
-    assert spec.options == EmbeddingsOptions(pooling=Pooling.MEAN, normalize_embeddings=True, truncate=True)
+    spec = read_servable_spec(entries["test/minilm-truncate"])
+    assert served_options(spec) == EmbeddingsOptions(
+        pooling=Pooling.MEAN, normalize_embeddings=True, truncate=True
+    )
 
 
 def test_config_errors_name_the_file(tmp_path: Path) -> None:

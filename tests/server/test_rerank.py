@@ -5,13 +5,12 @@ from __future__ import annotations
 import cohere
 import httpx
 import numpy as np
-import openvino as ov
-import openvino_tokenizers  # noqa: F401  (registers the tokenizer ops: needed to read tokenizer IRs)
 import pytest
 
-from serving.repository.layout import read_tokenizer_info
+from tests.support.references import HFReranker
+from tests.support.server import ServerProcess, scores_by_index
 
-from .conftest import ExportedModel, HFReranker, ServerProcess, scores_by_index
+from .conftest import FP32_LOGIT_TOLERANCE, FP32_TOLERANCE
 
 QUERY = "what is a panda?"
 DOCUMENTS = [
@@ -25,6 +24,7 @@ DOCUMENTS = [
     "emoji 🐼🎋 bamboo!",
 ]
 FAMILIES = ["test/cross-encoder", "test/xlmr"]
+KIND = {"test/cross-encoder": "cross-encoder", "test/xlmr": "xlmr"}
 
 
 def rerank(client: httpx.Client, **body) -> dict:
@@ -38,7 +38,7 @@ def test_scores_equal_hugging_face_sigmoid(client, hf_rerankers, model) -> None:
     body = rerank(client, model=model, query=QUERY, documents=DOCUMENTS)
     expected = hf_rerankers[model].scores(QUERY, DOCUMENTS)
     got = scores_by_index(body, len(DOCUMENTS))
-    assert np.abs(got - expected).max() < 1e-3
+    assert np.abs(got - expected).max() < FP32_TOLERANCE
     assert body["model"] == model
     # Sorted by relevance, highest first; every document once.
     relevance = [r["relevance_score"] for r in body["results"]]
@@ -51,7 +51,7 @@ def test_scores_equal_hugging_face_sigmoid(client, hf_rerankers, model) -> None:
 def test_raw_scores_are_the_logits(client, hf_rerankers, model) -> None:
     body = rerank(client, model=model, query=QUERY, documents=DOCUMENTS, raw_scores=True)
     expected = hf_rerankers[model].logits(QUERY, DOCUMENTS)
-    assert np.abs(scores_by_index(body, len(DOCUMENTS)) - expected).max() < 1e-3
+    assert np.abs(scores_by_index(body, len(DOCUMENTS)) - expected).max() < FP32_LOGIT_TOLERANCE
 
 
 def test_fine_tuned_cross_encoder_ranks_relevant_documents_first(client) -> None:
@@ -81,22 +81,17 @@ def test_usage_counts_the_framed_tokens(client, hf_rerankers) -> None:
     assert body["usage"] == {"prompt_tokens": expected, "total_tokens": expected}
 
 
-def _max_length(exported: ExportedModel) -> int:
-    tokenizer_dir, _ = exported.version_dirs(1)
-    return read_tokenizer_info(ov.Core().read_model(tokenizer_dir / "model.xml")).max_length
-
-
 # Repetitions of each part of the long document: about one chunk each (BERT 512, tiny XLM-R 128 tokens).
 PART_REPEATS = {"test/cross-encoder": 45, "test/xlmr": 8}
 
 
 @pytest.mark.parametrize("model", FAMILIES)
-def test_long_document_scores_its_best_chunk(client, hf_rerankers, exported_models, model) -> None:
+def test_long_document_scores_its_best_chunk(client, hf_rerankers, server_exports, model) -> None:
     hf: HFReranker = hf_rerankers[model]
     numbers = "1 2 3 4 5 6 7 8 9 10 " * PART_REPEATS[model]
     prose = "The weather report says rain tomorrow and sun on the weekend. " * PART_REPEATS[model]
     long_document = numbers + prose + numbers
-    max_length = _max_length(exported_models[model])
+    max_length = server_exports[KIND[model]].tokenizer_info().max_length
     windows = hf.chunk_windows(QUERY, long_document, max_length)  # Hugging Face's own split
     assert len(windows["input_ids"]) >= 3
     window_logits = hf.window_logits(QUERY, long_document, max_length)
@@ -104,7 +99,7 @@ def test_long_document_scores_its_best_chunk(client, hf_rerankers, exported_mode
     assert window_logits.max() > window_logits[0] + 0.1
 
     body = rerank(client, model=model, query=QUERY, documents=[long_document, "hi"], raw_scores=True)
-    assert abs(scores_by_index(body, 2)[0] - window_logits.max()) < 1e-3
+    assert abs(scores_by_index(body, 2)[0] - window_logits.max()) < FP32_LOGIT_TOLERANCE
     # The query is in every chunk, and the usage shows it.
     framed = int(windows["attention_mask"].sum()) + len(hf.tokenizer(QUERY, "hi")["input_ids"])
     assert body["usage"]["prompt_tokens"] == framed
@@ -113,7 +108,7 @@ def test_long_document_scores_its_best_chunk(client, hf_rerankers, exported_mode
     first = rerank(
         client, model=model, query=QUERY, documents=[long_document], raw_scores=True, max_chunks_per_doc=1
     )
-    assert abs(first["results"][0]["relevance_score"] - window_logits[0]) < 1e-3
+    assert abs(first["results"][0]["relevance_score"] - window_logits[0]) < FP32_LOGIT_TOLERANCE
 
 
 def test_too_many_chunks_is_a_clear_400(client) -> None:
@@ -150,12 +145,13 @@ def test_model_is_required_when_several_rerankers_are_served(client) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v3/rerank", "/v1/rerank", "/v2/rerank", "/v3/v1/rerank"])
-def test_every_rerank_path_answers_the_seed_request(client, path) -> None:
+def test_every_rerank_path_answers_the_seed_request(client, hf_rerankers, path) -> None:
     # The curl line of the reference demo, with the model name of this repository.
     body = {"model": "test/cross-encoder", "query": "welcome", "documents": ["good morning", "farewell"]}
     response = client.post(path, json=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 200, response.text
-    assert {r["index"] for r in response.json()["results"]} == {0, 1}
+    expected = hf_rerankers["test/cross-encoder"].scores(body["query"], body["documents"])
+    assert np.abs(scores_by_index(response.json(), 2) - expected).max() < FP32_TOLERANCE
 
 
 def test_cohere_client_v2(server: ServerProcess, hf_rerankers) -> None:
@@ -164,7 +160,7 @@ def test_cohere_client_v2(server: ServerProcess, hf_rerankers) -> None:
     expected = hf_rerankers["test/xlmr"].scores(QUERY, DOCUMENTS)
     assert [r.index for r in response.results] == list(np.argsort(-expected)[:3])
     for result in response.results:
-        assert abs(result.relevance_score - expected[result.index]) < 1e-3
+        assert abs(result.relevance_score - expected[result.index]) < FP32_TOLERANCE
 
 
 def test_cohere_client_v1_form_of_the_reference_demo(server: ServerProcess, hf_rerankers) -> None:
@@ -173,7 +169,7 @@ def test_cohere_client_v1_form_of_the_reference_demo(server: ServerProcess, hf_r
     response = co.rerank(model="test/cross-encoder", query=QUERY, documents=documents, return_documents=True)
     expected = hf_rerankers["test/cross-encoder"].scores(QUERY, DOCUMENTS[:4])
     for result in response.results:
-        assert abs(result.relevance_score - expected[result.index]) < 1e-3
+        assert abs(result.relevance_score - expected[result.index]) < FP32_TOLERANCE
         assert result.document.text == DOCUMENTS[result.index]
 
 
@@ -190,7 +186,7 @@ def test_max_tokens_per_doc_cuts_documents_first(client, hf_rerankers) -> None:
     cut = hf.tokenizer.decode(hf.ids(document)[:6])
     body = rerank(client, model="test/cross-encoder", query=QUERY, documents=[document], max_tokens_per_doc=6)
     assert body["usage"]["prompt_tokens"] == len(hf.ids(QUERY)) + 3 + 6
-    assert abs(body["results"][0]["relevance_score"] - hf.scores(QUERY, [cut])[0]) < 1e-3
+    assert abs(body["results"][0]["relevance_score"] - hf.scores(QUERY, [cut])[0]) < FP32_TOLERANCE
 
 
 def test_rank_fields_rank_object_documents_on_those_fields(client, hf_rerankers) -> None:
@@ -201,5 +197,22 @@ def test_rank_fields_rank_object_documents_on_those_fields(client, hf_rerankers)
     )  # fmt: skip
     texts = [f"title: {d['title']}\nbody: {d['body']}" for d in documents]
     expected = hf_rerankers["test/cross-encoder"].scores(QUERY, texts)
-    assert np.abs(scores_by_index(body, 2) - expected).max() < 1e-3
+    assert np.abs(scores_by_index(body, 2) - expected).max() < FP32_TOLERANCE
     assert body["results"][0]["document"]["title"] == documents[body["results"][0]["index"]]["title"]
+
+
+def test_max_doc_length_cuts_documents_before_chunking(client, hf_rerankers) -> None:
+    """graph.pbtxt's max_doc_length 40 (test/cross-encoder-doc40): only a document's first 40 tokens
+    count, whatever its length; the pair is what Hugging Face frames from those 40 tokens."""
+    hf = hf_rerankers["test/cross-encoder"]
+    numbers = "1 2 3 4 5 6 7 8 9 10 " * 60  # 600 tokens: two chunks without the limit
+    documents = [DOCUMENTS[1] + " " + numbers, numbers + DOCUMENTS[1], DOCUMENTS[2]]
+    body = rerank(client, model="test/cross-encoder-doc40", query=QUERY, documents=documents, raw_scores=True)
+    cut = [hf.tokenizer.decode(hf.ids(document)[:40]) for document in documents]
+    assert [hf.ids(text) for text in cut] == [hf.ids(document)[:40] for document in documents]  # exact
+    expected = hf.logits(QUERY, cut)
+    assert np.abs(scores_by_index(body, 3) - expected).max() < FP32_LOGIT_TOLERANCE
+    assert body["usage"]["prompt_tokens"] == sum(len(hf.tokenizer(QUERY, text)["input_ids"]) for text in cut)
+    # The same documents on the export's default (16000): the long ones are scored on all their chunks.
+    full = rerank(client, model="test/cross-encoder", query=QUERY, documents=documents, raw_scores=True)
+    assert full["usage"]["prompt_tokens"] > body["usage"]["prompt_tokens"] + 1000

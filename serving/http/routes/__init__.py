@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from serving.http.access import ApiKeys, ConcurrencyGate, KeyCheck
 from serving.http.metrics import ServerMetrics
-from serving.http.routes import admin, cohere, openai
+from serving.http.routes import admin, cohere, openai, tei, text_pairs
 from serving.http.routes.service import ModelService
 from serving.registry import ModelRegistry
 from serving.settings import ServerSettings
@@ -21,7 +21,13 @@ def build_router(registry: ModelRegistry, settings: ServerSettings, metrics: Ser
     gate = Depends(ConcurrencyGate(settings.max_concurrent_requests))
 
     router = APIRouter()
-    for model_routes in (cohere.build_router(service), openai.build_router(service)):
+    model_routers = (
+        cohere.build_router(service),
+        openai.build_router(service),
+        tei.build_router(service),
+        text_pairs.build_router(service),  # last: its path /{model}/post takes any model name
+    )
+    for model_routes in model_routers:
         router.include_router(model_routes, dependencies=[key_check, gate])
     router.include_router(admin.build_model_router(registry), dependencies=[key_check])
     router.include_router(admin.build_health_router(registry))

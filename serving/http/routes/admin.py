@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,16 +12,20 @@ from fastapi.responses import Response
 from serving.errors import ModelNotFound, ModelUnavailable, ReloadFailed
 from serving.http.metrics import ServerMetrics
 from serving.http.responses import JSONBody, json_body
-from serving.http.schemas import ERROR_RESPONSES, ErrorBody, ModelCard, ModelList
+from serving.http.schemas import ERROR_RESPONSES, ErrorBody, HealthStatus, ModelCard, ModelList, TeiErrorBody
 from serving.registry import ModelRegistry, ServedModel
 from serving.repository.config import ConfigError
 
-MODELS_PATHS = ("/v3/models", "/v1/models", "/v3/v1/models")
+MODELS_PATHS = ("/v3/models", "/v1/models", "/v3/v1/models", "/models")
 
 
 def model_card(model: ServedModel) -> ModelCard:
     card = ModelCard(
-        id=model.name, created=int(model.loaded_at), task=model.task.value, version=model.version
+        id=model.name,
+        created=int(model.loaded_at),
+        task=model.task.value,
+        version=model.version,
+        aliases=list(model.aliases),
     )
     info = model.tokenizer_info
     if info is not None:
@@ -80,6 +85,29 @@ def build_health_router(registry: ModelRegistry) -> APIRouter:
         if registry.ready:
             return json_body({"ready": True})
         return json_body({"error": "models are still loading"}, status_code=503)
+
+    async def health() -> JSONBody:
+        """Healthy once the models were loaded and one serves: 200 (what TEI's, the FastAPI rerank
+        services' and huggingface_hub's health checks look at); else 503 with TEI's error body."""
+        if registry.ready and registry.served_models():
+            now = datetime.now(UTC).isoformat()
+            return json_body({"status": "healthy", "timestamp": now, "model_loaded": True})
+        reason = "models are still loading" if not registry.ready else "no model has a loaded version"
+        return json_body(
+            {"status": "unhealthy", "error": f"unhealthy: {reason}", "error_type": "Unhealthy"},
+            status_code=503,
+        )
+
+    router.add_api_route(
+        "/health",
+        health,
+        methods=["GET"],
+        tags=["health"],
+        response_model=HealthStatus,
+        responses={503: {"model": TeiErrorBody, "description": "Not loaded yet, or no model serves"}},
+    )
+    for path in ("/", "/ping"):  # TEI answers its health on these too
+        router.add_api_route(path, health, methods=["GET"], include_in_schema=False)
 
     @router.get("/v2/models/{name:path}/ready", tags=["health"], responses=ERROR_RESPONSES)
     async def model_ready(name: str) -> dict[str, Any]:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-
-import numpy as np
 from fastapi import APIRouter, Request
 
-from serving.http.responses import JSONBody, float_list, json_with_list
+from serving.http.responses import JSONBody, embedding_rows, json_with_list
 from serving.http.routes.service import ModelService
 from serving.http.schemas import ERROR_RESPONSES, EmbeddingsRequest, EmbeddingsResponse
 
 EMBEDDINGS_PATHS = ("/v3/embeddings", "/v1/embeddings", "/v3/v1/embeddings")
-
-
-def base64_rows(vectors: np.ndarray) -> list[str]:
-    """Each row as base64 of little-endian float32, as the OpenAI SDK decodes it."""
-    little_endian = np.ascontiguousarray(vectors, dtype="<f4")
-    return [base64.b64encode(row.tobytes()).decode("ascii") for row in little_endian]
 
 
 def build_router(service: ModelService) -> APIRouter:
@@ -36,7 +27,7 @@ def build_router(service: ModelService) -> APIRouter:
             input_type=body.input_type,
         )
         vectors = served.outcome.vectors
-        rows = base64_rows(vectors) if body.encoding_format == "base64" else list(float_list(vectors))
+        rows = embedding_rows(vectors, body.encoding_format, served.outcome.normalized, "encoding_format")
         data = [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]
         usage = {"prompt_tokens": served.outcome.prompt_tokens, "total_tokens": served.outcome.prompt_tokens}
         head = {"object": "list", "model": served.model, "usage": usage}

@@ -1,8 +1,9 @@
 """What every API family's routes share: run a model request on the registry's current version.
 
 A route parses its own schema, calls ModelService.rerank/embed, and shapes its own reply. Here:
-the lease on the model version, the request timeout (504; the request's waiting batches are
-cancelled), per-request metrics and the x-*-time headers.
+which model answers (a name, an alias, or the task's default), the lease on the model version, the
+request timeout (504; the request's waiting batches are cancelled), per-request metrics and the
+x-*-time headers.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from serving.errors import RequestTimedOut, TooManyDocuments
+from serving.errors import ModelNotFound, RequestTimedOut, TooManyDocuments
 from serving.http.metrics import ServerMetrics
 from serving.http.middleware import milliseconds
 from serving.pipelines.embeddings import EmbeddingsOutcome, EmbeddingsPipeline
+from serving.pipelines.framing import Overflow
 from serving.pipelines.rerank import RerankOutcome, RerankPipeline
 from serving.pipelines.run import RequestTimings
 from serving.registry import ModelRegistry, Servable
@@ -29,11 +31,14 @@ Outcome = TypeVar("Outcome", RerankOutcome, EmbeddingsOutcome)
 
 @dataclass(frozen=True)
 class Served:
-    """A finished model request: which model and version answered, and what it computed."""
+    """A finished model request: which model and version answered, and what it computed.
+
+    `model` is the name the request used (an alias stays an alias), else the configured name."""
 
     model: str
     version: int
     outcome: Any
+    device: str = "CPU"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -56,6 +61,12 @@ class ModelService:
         self.settings = settings
         self.metrics = metrics
 
+    def default_model(self, task: Task) -> str | None:
+        """--default_rerank_model / --default_embeddings_model (None: the one model of the task)."""
+        if task is Task.RERANK:
+            return self.settings.default_rerank_model
+        return self.settings.default_embeddings_model
+
     def check_count(self, count: int, field: str, limit: int, flag: str) -> None:
         if count > limit:
             raise TooManyDocuments(
@@ -70,7 +81,14 @@ class ModelService:
         items: int,
         run: Callable[[Servable], Awaitable[Outcome]],
     ) -> Served:
-        with self.registry.acquire(model, task) as servable:
+        name = model if model is not None else self.default_model(task)
+        try:
+            lease = self.registry.acquire(name, task)
+        except ModelNotFound as error:
+            if model is None and name is not None:
+                raise ModelNotFound(f"{error.message}: check --default_{task.value}_model") from error
+            raise
+        with lease as servable:
             request.state.model = servable.name
             try:
                 async with asyncio.timeout(self.settings.request_timeout):
@@ -82,7 +100,7 @@ class ModelService:
                 ) from error
         self.metrics.observe_batches(servable.name, outcome.batches)
         self.metrics.documents.labels(request.scope["route"].path, servable.name).observe(items)
-        return Served(servable.name, servable.version, outcome)
+        return Served(name or servable.name, servable.version, outcome, servable.device)
 
     async def rerank(
         self,
@@ -95,6 +113,7 @@ class ModelService:
         max_chunks_per_doc: int | None = None,
         max_tokens_per_doc: int | None = None,
         instruction: str | None = None,
+        overflow: Overflow = Overflow.CHUNK,
     ) -> Served:
         self.check_count(len(documents), "documents", self.settings.max_documents, "--max_documents")
 
@@ -107,9 +126,29 @@ class ModelService:
                 max_chunks_per_doc=max_chunks_per_doc,
                 max_tokens_per_doc=max_tokens_per_doc,
                 instruction=instruction,
+                overflow=overflow,
             )
 
         return await self._call(request, model, Task.RERANK, len(documents), run)
+
+    async def rerank_groups(
+        self,
+        request: Request,
+        model: str | None,
+        groups: list[tuple[str, list[str]]],
+        *,
+        raw_scores: bool = False,
+        overflow: Overflow = Overflow.CUT_RIGHT,
+    ) -> Served:
+        """Several queries with their documents in one request (scores in group order)."""
+        count = sum(len(documents) for _, documents in groups)
+        self.check_count(count, "text_pairs", self.settings.max_documents, "--max_documents")
+
+        async def run(servable: Servable) -> RerankOutcome:
+            assert isinstance(servable.pipeline, RerankPipeline)
+            return await servable.pipeline.rerank_groups(groups, raw_scores=raw_scores, overflow=overflow)
+
+        return await self._call(request, model, Task.RERANK, count, run)
 
     async def embed(
         self,
@@ -121,9 +160,13 @@ class ModelService:
         dimensions: int | None = None,
         prompt_name: str | None = None,
         input_type: str | None = None,
+        overflow: Overflow | None = None,
+        max_tokens: int | None = None,
+        normalized: bool | None = None,
     ) -> Served:
         """prompt_name / input_type: one of the model's prompts (serving/pipelines/prompts.py); every
-        embeddings route (OpenAI, TEI) passes its request's choice here."""
+        embeddings route (OpenAI, TEI, Cohere) passes its request's choice here. overflow, max_tokens,
+        normalized: see EmbeddingsPipeline.embed (None: as exported)."""
         count = len(texts if texts is not None else token_ids or [])
         self.check_count(count, "input", self.settings.max_inputs, "--max_inputs")
 
@@ -135,6 +178,9 @@ class ModelService:
                 dimensions=dimensions,
                 prompt_name=prompt_name,
                 input_type=input_type,
+                overflow=overflow,
+                max_tokens=max_tokens,
+                normalized=normalized,
             )
 
         return await self._call(request, model, Task.EMBEDDINGS, count, run)

@@ -1,0 +1,1 @@
+"""Deployment tests: the serving wheel, the image, the Kubernetes manifests, the corpus job."""

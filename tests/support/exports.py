@@ -1,0 +1,142 @@
+"""The session's exports: each (source model, weight format) exported once, with the real CLI.
+
+Every export goes into a repository of its own under the session folder
+(`<root>/<kind>-<weight format>/config.json`, the model named `test/<kind>`), so two exports can
+run at the same time without both rewriting one config.json. Tests never serve or edit these
+folders: they copy a model into a repository of their own (tests/support/repository.py) and
+derive option variants there by rewriting graph.pbtxt or subconfig.json.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import openvino as ov
+import openvino_tokenizers  # noqa: F401  (registers the tokenizer ops: needed to read tokenizer IRs)
+
+from serving.repository.layout import (
+    CONFIG_FILE,
+    MODEL_BIN,
+    MODEL_XML,
+    TOKENIZER_DIR,
+    ModelInfo,
+    Task,
+    TokenizerInfo,
+    read_model_info,
+    read_tokenizer_info,
+)
+
+# The fixture models (tests/conftest.py builds their Hugging Face folders) and their task.
+KINDS: dict[str, Task] = {
+    "cross-encoder": Task.RERANK,  # BertForSequenceClassification fine-tuned from MiniLM, WordPiece
+    "xlmr": Task.RERANK,  # tiny XLMRobertaForSequenceClassification, Unigram/Metaspace tokenizer
+    "minilm": Task.EMBEDDINGS,  # the real sentence-transformers/all-MiniLM-L6-v2
+}
+WEIGHT_FORMATS = ("fp32", "fp16", "int8")
+ExportKey = tuple[str, str]  # (kind, weight format)
+RunExport = Callable[..., subprocess.CompletedProcess]
+
+
+@dataclass(frozen=True)
+class Exported:
+    """One export of the session: version 1 of `model_name`, alone in repository `repo`."""
+
+    kind: str
+    weight_format: str
+    task: Task
+    source: Path  # the Hugging Face folder it was exported from
+    repo: Path
+    model_name: str
+
+    @property
+    def config_path(self) -> Path:
+        return self.repo / CONFIG_FILE
+
+    @property
+    def model_dir(self) -> Path:
+        """graph.pbtxt, subconfig.json, tokenizer/1, rerank/1 or embeddings/1."""
+        return self.repo / self.model_name
+
+    def version_dirs(self, version: int = 1) -> tuple[Path, Path]:
+        """(tokenizer/<version>, rerank|embeddings/<version>)."""
+        return (
+            self.model_dir / TOKENIZER_DIR / str(version),
+            self.model_dir / self.task.model_dir / str(version),
+        )
+
+    @property
+    def model_xml(self) -> Path:
+        return self.version_dirs()[1] / MODEL_XML
+
+    @property
+    def model_bin(self) -> Path:
+        return self.version_dirs()[1] / MODEL_BIN
+
+    @property
+    def tokenizer_xml(self) -> Path:
+        return self.version_dirs()[0] / MODEL_XML
+
+    def tokenizer_info(self) -> TokenizerInfo:
+        return read_tokenizer_info(ov.Core().read_model(self.tokenizer_xml))
+
+    def model_info(self) -> ModelInfo:
+        return read_model_info(ov.Core().read_model(self.model_xml))
+
+
+class SessionExports:
+    """Exports on demand, two at a time in the background; `get` waits for the one it needs.
+
+    `source_of(kind)` gives the Hugging Face folder of a kind; it is called on the calling
+    thread (it may build the model through a pytest fixture), the export runs on a worker.
+    """
+
+    def __init__(self, root: Path, run_export: RunExport, source_of: Callable[[str], Path], workers: int = 2):
+        self.root = root
+        self._run_export = run_export
+        self._source_of = source_of
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export")
+        self._futures: dict[ExportKey, Future[Exported]] = {}
+
+    def prefetch(self, keys: Iterable[ExportKey]) -> None:
+        """Start these exports (in this order) without waiting for them."""
+        for kind, weight_format in keys:
+            self._submit(kind, weight_format)
+
+    def get(self, kind: str, weight_format: str = "fp32") -> Exported:
+        return self._submit(kind, weight_format).result()
+
+    def get_all(self, keys: Iterable[ExportKey]) -> list[Exported]:
+        """Several exports, started together (so they run in parallel)."""
+        futures = [self._submit(kind, weight_format) for kind, weight_format in keys]
+        return [future.result() for future in futures]
+
+    def close(self) -> None:
+        """Drop exports nobody asked for yet; wait for the running ones."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, kind: str, weight_format: str) -> Future[Exported]:
+        if kind not in KINDS or weight_format not in WEIGHT_FORMATS:
+            raise ValueError(f"no session export {kind!r} {weight_format!r}")
+        key = (kind, weight_format)
+        if key not in self._futures:
+            source = self._source_of(kind)
+            self._futures[key] = self._pool.submit(self._export, kind, weight_format, source)
+        return self._futures[key]
+
+    def _export(self, kind: str, weight_format: str, source: Path) -> Exported:
+        task = KINDS[kind]
+        exported = Exported(
+            kind, weight_format, task, source, self.root / f"{kind}-{weight_format}", f"test/{kind}"
+        )
+        done = self._run_export(
+            task.value, source, exported.repo, model_name=exported.model_name, weight_format=weight_format
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"export of {kind} {weight_format} failed:\n{done.stdout}\n{done.stderr}")
+        if not (exported.model_xml.is_file() and exported.tokenizer_xml.is_file()):
+            raise RuntimeError(f"export of {kind} {weight_format} wrote no version 1 in {exported.model_dir}")
+        return exported
