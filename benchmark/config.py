@@ -29,7 +29,11 @@ EXPORTS: tuple[ExportVariant, ...] = (
     ExportVariant("fp32", "fp32", label="fp32"),
     ExportVariant("fp16", "fp16", label="fp16"),
     ExportVariant("int8", "int8", label="int8 weights"),
-    ExportVariant("int8-static", "int8", ("--quantization", "static"), label="static int8"),
+    # The gate off: a model whose static int8 misses the default gate is still measured, and the
+    # report's targets judge its accuracy figures (the export's own, shown beside its rows).
+    ExportVariant(
+        "int8-static", "int8", ("--quantization", "static", "--max_accuracy_drop", "1"), label="static int8"
+    ),
 )
 EXPORTS_BY_KEY = {variant.key: variant for variant in EXPORTS}
 WEIGHT_FORMATS = tuple(variant.key for variant in EXPORTS)  # the export keys, in table order
@@ -44,10 +48,7 @@ class ModelChoice:
     builder: str  # "bge_reranker_base" | "xlmr_reranker" | "cross_encoder" | "minilm"
     label: str
     served_name: str
-    # --max_accuracy_drop of its static int8 export: None (the default gate); random weights score
-    # near-ties that any rounding reorders, so their gate is off ("1"): only their speed counts.
-    static_gate: str | None = None
-    real_weights: bool = True  # its accuracy figures mean something
+    real_weights: bool = True  # its accuracy figures mean something (random weights: only its speed)
     # sentence-transformers' static int8 export pads its calibration inputs to 384 tokens: a model
     # with fewer positions cannot go through it.
     st_static: bool = True
@@ -91,6 +92,7 @@ CROSS_ENCODER = ModelChoice(
 )
 # R3: many clients with small requests at once, today's per-request batches against shared ones.
 R3_SYSTEMS = (
+    "hf-fp32",  # the reference of every workload's accuracy figures
     "server-fp16",
     "server-int8",
     "server-int8-static",
@@ -152,7 +154,6 @@ FULL = BenchConfig(
             "bge_reranker_base",
             "bge-reranker-base shape (XLM-R, 12 layers, hidden 768, random weights)",
             "bench/bge-reranker-base-shaped",
-            static_gate="1",
             real_weights=False,
         ),
         CROSS_ENCODER,
@@ -187,7 +188,6 @@ TINY = BenchConfig(
             "xlmr_reranker",
             "tiny XLM-R reranker (random weights)",
             "bench/tiny-xlmr-reranker",
-            static_gate="1",
             real_weights=False,
             st_static=False,  # 130 positions
         ),

@@ -113,15 +113,6 @@ def _source_digest(source: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def export_options(choice: ModelChoice, export_key: str) -> tuple[str, list[str]]:
-    """(--weight-format, further options) of one export of `choice`."""
-    variant = EXPORTS_BY_KEY[export_key]
-    options = list(variant.options)
-    if variant.static and choice.static_gate is not None:
-        options += ["--max_accuracy_drop", choice.static_gate]
-    return variant.weight_format, options
-
-
 def accuracy_report(config_path: Path, served_name: str, task: Task) -> dict[str, object] | None:
     """The accuracy.json of the export's latest version, if it has one."""
     versions = config_path.parent / served_name / task.model_dir
@@ -139,12 +130,12 @@ def export_repository(
     """
     repository = work_dir / "repos" / f"{choice.key}-{weight_format}"
     config_path = repository / CONFIG_FILE
-    cli_format, options = export_options(choice, weight_format)
+    variant = EXPORTS_BY_KEY[weight_format]
     stamp = {
         "source": str(source),
         "source_digest": _source_digest(source),
         "weight_format": weight_format,
-        "options": options,
+        "options": list(variant.options),
         "served_name": choice.served_name,
         "export_code": _export_code_digest(),
     }
@@ -158,9 +149,9 @@ def export_repository(
         choice.task.value,
         source,
         repository,
-        *options,
+        *variant.options,
         model_name=choice.served_name,
-        weight_format=cli_format,
+        weight_format=variant.weight_format,
     )
     log(f"  {choice.key} {weight_format}: exporting ({' '.join(command[1:])})")
     started = time.monotonic()

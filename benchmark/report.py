@@ -468,8 +468,7 @@ def describe_export_report(export_key: str, report: dict[str, object]) -> str:
     label = EXPORTS_BY_KEY[export_key].label if export_key in EXPORTS_BY_KEY else export_key
     return (
         f"The {label} export's accuracy against its fp32 IR (INFERENCE_PRECISION_HINT f32), on the shipped "
-        f"held-out set ({report.get('evaluation', '')}): {figures}; gate {report.get('gate')}, "
-        f"{'passed' if report.get('passed') else 'FAILED'}."
+        f"held-out set ({report.get('evaluation', '')}): {figures}."
     )
 
 
