@@ -115,7 +115,12 @@ def prepare_st_static(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             check=False,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+            env={
+                **os.environ,
+                "HF_HUB_OFFLINE": "1",
+                "HF_DATASETS_OFFLINE": "1",
+                "HF_DATASETS_CACHE": str(work_dir / "datasets-cache"),  # not the user's cache
+            },
         )
     if completed.returncode != 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
