@@ -11,6 +11,7 @@ The two runs start in the background with the session (tests/bench/runs.py); the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -254,12 +255,12 @@ def test_the_static_int8_rows_carry_their_exports_accuracy_report(
     reports = static_accuracy_reports(exported)
     results = tiny_run.results()
     assert {key: models["int8-static"] for key, models in results["exports"].items()} == reports
-    block = (tiny_run.out_dir / "results.md").read_text()
-    for model_key, report_data in reports.items():
-        line = report.describe_export_report("int8-static", report_data)
-        workloads = [w.name for w in TINY.workloads if w.model_key == model_key]
-        tables = [part for part in block.split("**")[1:] if part.split(":")[0] in workloads]
-        assert all(line in table for table in tables) and len(tables) == len(workloads)
+    parts = re.split(r"^\*\*(\S+)\*\*", (tiny_run.out_dir / "results.md").read_text(), flags=re.MULTILINE)
+    tables = dict(zip(parts[1::2], parts[2::2], strict=True))  # workload -> its title, table and notes
+    assert set(tables) == {w.name for w in TINY.workloads}
+    for workload in TINY.workloads:
+        line = report.describe_export_report("int8-static", reports[workload.model_key])
+        assert line in tables[workload.name], workload.name
 
     peer = tiny_run.work_dir / "st-static" / "embedder" / ST_STATIC_FILE
     assert activation_quantizers(peer) > 0
