@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmark.config import ModelChoice
+from benchmark.config import EXPORTS_BY_KEY, ModelChoice
 from export_models.cli import export_command_line
+from export_models.pipeline import ACCURACY_FILE
 from serving.repository.config import ConfigError, read_config
 from serving.repository.layout import CONFIG_FILE, Task
 
@@ -37,7 +38,10 @@ class PreparedModel:
     label: str
     source: Path
     served_name: str
-    repositories: dict[str, Path] = field(default_factory=dict)  # weight format -> config.json
+    repositories: dict[str, Path] = field(default_factory=dict)  # export key (config.EXPORTS) -> config.json
+    # Export key -> the export's accuracy report against its fp32 IR (accuracy.json), when it has one.
+    accuracy: dict[str, dict[str, object]] = field(default_factory=dict)
+    st_static: Path | None = None  # sentence-transformers' own static int8 model (benchmark/peers.py)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -47,6 +51,8 @@ class PreparedModel:
             "source": str(self.source),
             "served_name": self.served_name,
             "repositories": {k: str(v) for k, v in self.repositories.items()},
+            "accuracy": self.accuracy,
+            "st_static": str(self.st_static) if self.st_static else None,
         }
 
     @classmethod
@@ -60,6 +66,8 @@ class PreparedModel:
             source=Path(str(data["source"])),
             served_name=str(data["served_name"]),
             repositories={k: Path(v) for k, v in repositories.items()},
+            accuracy=dict(data.get("accuracy") or {}),  # type: ignore[call-overload]
+            st_static=Path(str(data["st_static"])) if data.get("st_static") else None,
         )
 
 
@@ -105,16 +113,29 @@ def _source_digest(source: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def accuracy_report(config_path: Path, served_name: str, task: Task) -> dict[str, object] | None:
+    """The accuracy.json of the export's latest version, if it has one."""
+    versions = config_path.parent / served_name / task.model_dir
+    numbered = sorted((p for p in versions.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    report = numbered[-1] / ACCURACY_FILE if numbered else None
+    return json.loads(report.read_text()) if report is not None and report.is_file() else None
+
+
 def export_repository(
     choice: ModelChoice, source: Path, weight_format: str, work_dir: Path, log: Callable[[str], None]
 ) -> Path:
-    """Export source with `python export_models/export_model.py` into its own repository; config.json path."""
+    """Export source with `python export_models/export_model.py` into its own repository; config.json path.
+
+    `weight_format` is an export key (config.EXPORTS): a weight format, or int8-static.
+    """
     repository = work_dir / "repos" / f"{choice.key}-{weight_format}"
     config_path = repository / CONFIG_FILE
+    variant = EXPORTS_BY_KEY[weight_format]
     stamp = {
         "source": str(source),
         "source_digest": _source_digest(source),
         "weight_format": weight_format,
+        "options": list(variant.options),
         "served_name": choice.served_name,
         "export_code": _export_code_digest(),
     }
@@ -125,7 +146,12 @@ def export_repository(
     shutil.rmtree(repository, ignore_errors=True)
     repository.mkdir(parents=True)
     command = export_command_line(
-        choice.task.value, source, repository, model_name=choice.served_name, weight_format=weight_format
+        choice.task.value,
+        source,
+        repository,
+        *variant.options,
+        model_name=choice.served_name,
+        weight_format=variant.weight_format,
     )
     log(f"  {choice.key} {weight_format}: exporting ({' '.join(command[1:])})")
     started = time.monotonic()
@@ -185,7 +211,10 @@ def prepare_models(
     overrides: Mapping[str, Path],
     log: Callable[[str], None],
     exports_dir: Path | None = None,
+    st_static_samples: int | None = None,
 ) -> dict[str, PreparedModel]:
+    """Sources and exports (`weight_formats`: export keys); with `st_static_samples`, also
+    sentence-transformers' static int8 model of each (that many calibration samples)."""
     prepared = {}
     for choice in choices:
         log(f"model {choice.key}: {choice.label}")
@@ -200,7 +229,25 @@ def prepare_models(
             repositories = {
                 fmt: export_repository(choice, source, fmt, work_dir, log) for fmt in weight_formats
             }
+        reports = {fmt: accuracy_report(path, served_name, choice.task) for fmt, path in repositories.items()}
+        st_static = None
+        if st_static_samples is not None and choice.st_static:
+            from benchmark.peers import prepare_st_static
+
+            try:
+                st_static = prepare_st_static(
+                    choice.key, choice.task, source, _source_digest(source), work_dir, st_static_samples, log
+                )
+            except RuntimeError as error:  # its rows fail and say why; the other systems still run
+                log(f"  {choice.key}: {error}")
         prepared[choice.key] = PreparedModel(
-            choice.key, choice.task, choice.label, source, served_name, repositories
+            choice.key,
+            choice.task,
+            choice.label,
+            source,
+            served_name,
+            repositories,
+            accuracy={fmt: report for fmt, report in reports.items() if report is not None},
+            st_static=st_static,
         )
     return prepared

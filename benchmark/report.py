@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.config import BenchConfig
+from benchmark.config import EXPORTS_BY_KEY, BenchConfig
 from benchmark.measure import Measurement
+from benchmark.models import PreparedModel
 from benchmark.systems import REFERENCE_SYSTEM, SYSTEMS_BY_KEY, Kind
 from benchmark.worker import output_path
 from benchmark.workloads import Workload
@@ -37,6 +38,7 @@ class Row:
     p50_ms: float | None
     p95_ms: float | None
     peak_rss_mb: float | None
+    p99_ms: float | None
     vs_hf: float | None  # speed-up over HF fp32: docs/s ratio (throughput workloads) or p50 ratio (latency)
     efficiency: float | None  # server docs/s / bare OpenVINO docs/s, same export
     max_diff: float | None  # rerank: largest |score - HF score|; embeddings: largest cosine distance to HF
@@ -118,6 +120,7 @@ def build_rows(workloads: list[Workload], measurements: list[Measurement], outpu
                     p50_ms=measurement.latency_percentile(50),
                     p95_ms=measurement.latency_percentile(95),
                     peak_rss_mb=measurement.peak_rss_mb,
+                    p99_ms=measurement.latency_percentile(99),
                     vs_hf=vs_hf,
                     efficiency=efficiency,
                     max_diff=max_diff,
@@ -145,8 +148,17 @@ def _find(rows: list[Row], workload: str, system: str, concurrency: int | None =
     ]
 
 
-def check_targets(config: BenchConfig, rows: list[Row]) -> list[TargetCheck]:
-    """The issue's three targets, each with the evidence that says why when it is missed."""
+ExportReports = dict[str, dict[str, dict[str, object]]]  # model key -> export key -> accuracy.json
+
+
+def export_reports(models: dict[str, PreparedModel]) -> ExportReports:
+    return {key: dict(model.accuracy) for key, model in models.items() if model.accuracy}
+
+
+def check_targets(
+    config: BenchConfig, rows: list[Row], exports: ExportReports | None = None
+) -> list[TargetCheck]:
+    """The issues' targets, each with the evidence that says why when it is missed."""
     checks = []
 
     servers = _find(rows, "R1", "server-int8")
@@ -182,7 +194,7 @@ def check_targets(config: BenchConfig, rows: list[Row]) -> list[TargetCheck]:
 
     efficiencies = []
     for workload in ("R1", "E1"):
-        for system in ("server-fp32", "server-fp16", "server-int8"):
+        for system in ("server-fp32", "server-fp16", "server-int8", "server-int8-static"):
             candidates = _find(rows, workload, system)
             top = max(candidates, key=lambda r: r.efficiency or 0.0, default=None)
             if top and top.efficiency is not None:
@@ -205,6 +217,146 @@ def check_targets(config: BenchConfig, rows: list[Row]) -> list[TargetCheck]:
             note,
         )
     )
+    return checks + static_int8_checks(config, rows, exports or {})
+
+
+def _one(rows: list[Row], workload: str, system: str, concurrency: int = 1) -> Row | None:
+    return next(iter(_find(rows, workload, system, concurrency)), None)
+
+
+def _speed(row: Row | None, latency: bool) -> float | None:
+    """Higher is better: docs/s, or 1 / p50 for a latency workload."""
+    if row is None:
+        return None
+    if latency:
+        return 1.0 / row.p50_ms if row.p50_ms else None
+    return row.items_per_s
+
+
+def static_int8_checks(config: BenchConfig, rows: list[Row], exports: ExportReports) -> list[TargetCheck]:
+    """Issue 13: static int8 against HF and fp16, against sentence-transformers' OpenVINO paths,
+    cross-request batching against per-request batches, and static int8's accuracy."""
+    checks = []
+    static, fp16 = _one(rows, "R1", "server-int8-static"), _one(rows, "R1", "server-fp16")
+    bare = _one(rows, "R1", "ov-int8-static")
+    note = ""
+    if static and static.vs_hf is not None:
+        note = f"{static.items_per_s:.1f} docs/s at 1 client"
+        if bare and bare.vs_hf is not None:
+            note += f"; the bare static int8 model reaches {bare.vs_hf:.2f}x"
+    checks.append(
+        _check(
+            "R1: static int8 server docs/s vs HF fp32",
+            static.vs_hf if static else None,
+            config.target_static_r1_speedup,
+            True,
+            note,
+        )
+    )
+    for workload, target in (
+        ("R1", config.target_static_vs_fp16_r1),
+        ("E1", config.target_static_vs_fp16_e1),
+    ):
+        static, fp16 = _one(rows, workload, "server-int8-static"), _one(rows, workload, "server-fp16")
+        value = _ratio(static.items_per_s, fp16.items_per_s) if static and fp16 else None
+        note = f"{static.items_per_s:.1f} vs {fp16.items_per_s:.1f} /s at 1 client" if value else ""
+        unit = "docs" if workload == "R1" else "inputs"
+        checks.append(
+            _check(f"{workload}: static int8 server {unit}/s vs the fp16 server", value, target, True, note)
+        )
+
+    server, reference = _one(rows, "R2", "server-int8-static"), _one(rows, "R2", REFERENCE_SYSTEM)
+    bare = _one(rows, "R2", "ov-int8-static")
+    value = _ratio(server.p50_ms, reference.p50_ms) if server and reference else None
+    note = ""
+    if value is not None and server and reference:
+        note = f"p50 {server.p50_ms:.1f} ms vs HF {reference.p50_ms:.1f} ms"
+        if bare and bare.p50_ms is not None and server.p50_ms is not None:
+            note += f"; the bare static int8 model takes {bare.p50_ms:.1f} ms (the server adds "
+            note += f"{server.p50_ms - bare.p50_ms:.1f} ms)"
+    checks.append(
+        _check(
+            "R2: static int8 server p50 latency / HF fp32", value, config.target_r2_latency_ratio, False, note
+        )
+    )
+
+    # Against the peers: our fastest export at 1 client (what --weight-format auto would keep).
+    ratios = []
+    for workload in ("R1", "R2", "E1"):
+        latency = workload == "R2"
+        ours = [
+            r for s in ("server-fp16", "server-int8", "server-int8-static") if (r := _one(rows, workload, s))
+        ]
+        theirs = [r for s in ("st-openvino", "st-openvino-static") if (r := _one(rows, workload, s))]
+        if not ours or not theirs:
+            continue
+        best = max(ours, key=lambda r: _speed(r, latency) or 0.0)
+        peer = max(theirs, key=lambda r: _speed(r, latency) or 0.0)
+        ratio = _ratio(_speed(best, latency), _speed(peer, latency))
+        if ratio is not None:
+            ratios.append((ratio, f"{workload} {best.label} / {peer.label} {ratio:.2f}x"))
+    value = min(ratios)[0] if ratios else None
+    checks.append(
+        _check(
+            "ours (fastest export, 1 client) vs sentence-transformers openvino plain and static int8, "
+            "worst of R1, R2, E1",
+            value,
+            config.target_vs_peers,
+            True,
+            "; ".join(text for _, text in ratios),
+        )
+    )
+
+    for workload in ("R3", "R3-ce"):
+        batching = max(_find(rows, workload, "server-int8-static"), key=lambda r: r.concurrency, default=None)
+        alone = max(
+            _find(rows, workload, "server-int8-static-per-request"), key=lambda r: r.concurrency, default=None
+        )
+        if workload == "R3-ce" and batching is None:
+            continue
+        value = _ratio(batching.items_per_s, alone.items_per_s) if batching and alone else None
+        check = _check(
+            f"{workload}: cross-request batching docs/s vs per-request batches (static int8), p99 no worse",
+            value, config.target_r3_batching, True, "",
+        )  # fmt: skip
+        if value is not None and batching and alone and batching.p99_ms and alone.p99_ms:
+            p99_ratio = batching.p99_ms / alone.p99_ms
+            note = (
+                f"{batching.items_per_s:.1f} vs {alone.items_per_s:.1f} docs/s at {batching.concurrency} "
+                f"clients; p99 {batching.p99_ms:.0f} vs {alone.p99_ms:.0f} ms ({p99_ratio:.2f}x)"
+            )
+            check = TargetCheck(
+                check.name, value, check.threshold, True, bool(check.met) and p99_ratio <= 1.0, note
+            )
+        checks.append(check)
+
+    real = {model.key for model in config.models if model.real_weights}
+    figures: dict[str, list[tuple[float, str]]] = {"ndcg@10": [], "spearman_mean": [], "cosine_min": []}
+    for model_key, reports in exports.items():
+        metrics = reports.get("int8-static", {}).get("metrics")
+        for name in figures:
+            if isinstance(metrics, dict) and name in metrics:
+                figures[name].append((float(metrics[name]), model_key))
+    for name, label, target in (
+        ("ndcg@10", "NDCG@10", config.target_static_ndcg),
+        ("spearman_mean", "Spearman per query", config.target_static_spearman),
+        ("cosine_min", "lowest cosine", config.target_static_cosine),
+    ):
+        # The real models' figures; where none has this figure, the random-weight ones, said so.
+        chosen = [item for item in figures[name] if item[1] in real] or figures[name]
+        note = ", ".join(f"{model} {value:.4f}" for value, model in chosen)
+        if chosen and not any(model in real for _, model in chosen):
+            note += " (random weights: a real model's figure would replace it)"
+        worst = min(chosen, default=None)
+        checks.append(
+            _check(
+                f"static int8 vs fp32 on the real models (export report): {label}",
+                worst[0] if worst else None,
+                target,
+                True,
+                note,
+            )
+        )
     return checks
 
 
@@ -262,8 +414,10 @@ def markdown(
     checks: list[TargetCheck],
     machine: dict[str, object],
     models: dict[str, str],
+    exports: ExportReports | None = None,
 ) -> str:
-    """The README block: machine, one table per workload, then the targets."""
+    """The README block: machine, one table per workload (with the static int8 export's own accuracy
+    report under it), then the targets."""
     lines = [
         f"Measured by `python -m benchmark{' --tiny' if config.name == 'tiny' else ''}` on {machine['cpu']} "
         f"({machine['cores']} cores, load average {machine['load_average_at_start']} at start), "
@@ -279,25 +433,43 @@ def markdown(
             f"**{workload.name}**: {workload.spec.title}, {models[workload.spec.model_key]}; "
             f"{workload.tokens} tokens per request (text lengths {min(lengths)}-{max(lengths)}).",
             "",
-            f"| system | clients | {unit}/s | tokens/s | p50 ms | p95 ms | peak RSS MB | vs HF fp32 "
+            f"| system | clients | {unit}/s | tokens/s | p50 ms | p95 ms | p99 ms | peak RSS MB | vs HF fp32 "
             "| efficiency | max diff | Spearman |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in (r for r in rows if r.workload == workload.name):
             if row.error:
-                lines.append(f"| {row.label} | {row.concurrency} | failed: {row.error[:80]} |||||||||")
+                lines.append(f"| {row.label} | {row.concurrency} | failed: {row.error[:80]} ||||||||||")
                 continue
             lines.append(
                 f"| {row.label} | {row.concurrency} | {_number(row.items_per_s)} "
                 f"| {_number(row.tokens_per_s, 0)} "
-                f"| {_number(row.p50_ms)} | {_number(row.p95_ms)} | {_number(row.peak_rss_mb, 0)} "
+                f"| {_number(row.p50_ms)} | {_number(row.p95_ms)} | {_number(row.p99_ms)} "
+                f"| {_number(row.peak_rss_mb, 0)} "
                 f"| {_ratio_text(row.vs_hf)} | {'-' if row.efficiency is None else f'{row.efficiency:.0%}'} "
                 f"| {'-' if row.max_diff is None else f'{row.max_diff:.1e}'} "
                 f"| {'-' if row.spearman is None else f'{row.spearman:.4f}'} |"
             )
         lines.append("")
+        for key, report in (exports or {}).get(workload.spec.model_key, {}).items():
+            lines += [describe_export_report(key, report), ""]
     lines += ["Targets (ratios from this run):", "", *[describe_target(check) for check in checks], ""]
     return "\n".join(lines)
+
+
+def describe_export_report(export_key: str, report: dict[str, object]) -> str:
+    """One line: what the export's own accuracy report says against its fp32 IR (held-out set)."""
+    metrics = report.get("metrics")
+    figures = (
+        ", ".join(f"{name} {float(value):.4g}" for name, value in metrics.items())
+        if isinstance(metrics, dict)
+        else "none"
+    )
+    label = EXPORTS_BY_KEY[export_key].label if export_key in EXPORTS_BY_KEY else export_key
+    return (
+        f"The {label} export's accuracy against its fp32 IR (INFERENCE_PRECISION_HINT f32), on the shipped "
+        f"held-out set ({report.get('evaluation', '')}): {figures}."
+    )
 
 
 def update_readme(readme: Path, block: str) -> None:
@@ -319,11 +491,13 @@ def write_json(
     checks: list[TargetCheck],
     machine: dict[str, object],
     models: dict[str, str],
+    exports: ExportReports | None = None,
 ) -> None:
     data = {
         "config": config.name,
         "machine": machine,
         "models": models,
+        "exports": exports or {},
         "workloads": [
             {
                 "name": w.name,
@@ -335,6 +509,7 @@ def write_json(
                 "text_tokens": w.text_tokens,
                 "primary": w.spec.primary,
                 "seed": w.spec.seed,
+                "clients": w.spec.clients,
             }
             for w in workloads
         ],

@@ -5,6 +5,9 @@
     python -m benchmark --systems hf-fp32,server-int8 --workloads R2   # a partial run (not in the README)
     python -m benchmark --tiny --exports_dir DIR   # exports made beforehand (DIR/reranker-int8/config.json)
 
+Which system runs which workload at which concurrency: planned_rows() (a workload may name its
+systems and its number of clients, a system its workloads).
+
 Systems run one after another, never at the same time, so each has the whole machine.
 """
 
@@ -30,7 +33,7 @@ from benchmark.models import PreparedModel, prepare_models
 from benchmark.server_process import ServerProcess
 from benchmark.systems import REFERENCE_SYSTEM, SYSTEMS, Kind, ServerRunner, SystemSpec
 from benchmark.worker import WorkerJob, output_path
-from benchmark.workloads import Workload, generate, save
+from benchmark.workloads import Workload, WorkloadSpec, generate, save
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -55,6 +58,34 @@ class RunPlan:
     @property
     def complete(self) -> bool:
         return len(self.systems) == len(SYSTEMS) and len(self.workload_names) == len(self.config.workloads)
+
+
+def runs(config: BenchConfig, system: SystemSpec, workload: WorkloadSpec) -> bool:
+    model = next(choice for choice in config.models if choice.key == workload.model_key)
+    return (
+        (system.workloads is None or workload.name in system.workloads)
+        and (workload.systems is None or system.key in workload.systems)
+        and (model.st_static or not system.static_int8)
+    )
+
+
+def concurrencies(config: BenchConfig, system: SystemSpec, workload: WorkloadSpec) -> tuple[int, ...]:
+    if not system.concurrent:
+        return (1,)
+    return (workload.clients,) if workload.clients else config.concurrencies
+
+
+def planned_rows(
+    config: BenchConfig, systems: tuple[SystemSpec, ...], workload_names: tuple[str, ...]
+) -> list[tuple[str, str, int]]:
+    """(workload, system, concurrency) of every measurement a run makes, in the order it makes them."""
+    return [
+        (workload.name, system.key, concurrency)
+        for system in systems
+        for workload in config.workloads
+        if workload.name in workload_names and runs(config, system, workload)
+        for concurrency in concurrencies(config, system, workload)
+    ]
 
 
 def machine_info() -> dict[str, object]:
@@ -131,14 +162,13 @@ def _run_server(
     """Start the server on this export, then measure each workload at each concurrency."""
     config_path = model.repositories[spec.weight_format]
     log_path = plan.work_dir / "logs" / f"{spec.key}-{model.key}.log"
-    concurrencies = plan.config.concurrencies if spec.concurrent else (1,)
     results = []
     try:
-        with ServerProcess(config_path, [model.served_name], log_path) as server:
+        with ServerProcess(config_path, [model.served_name], log_path, extra_args=spec.server_args) as server:
             runner = ServerRunner(spec, model, server.base_url)
             memory = MemoryProbe(server.pid)
             for workload in workloads:
-                for index, concurrency in enumerate(concurrencies):
+                for index, concurrency in enumerate(concurrencies(plan.config, spec, workload.spec)):
                     try:
                         # The same server just ran this request at the first concurrency: already warm.
                         measurement, output = measure(runner, workload, spec.key, concurrency, memory,
@@ -157,7 +187,7 @@ def _run_server(
         results += [
             Measurement.failed(w.name, spec.key, c, exc)
             for w in workloads
-            for c in concurrencies
+            for c in concurrencies(plan.config, spec, w.spec)
             if (w.name, c) not in done
         ]
     return results
@@ -183,8 +213,15 @@ def run(plan: RunPlan) -> int:
         for f in WEIGHT_FORMATS
         if any(s.weight_format == f and s.kind in (Kind.SERVER, Kind.BARE_OPENVINO) for s in plan.systems)
     )
+    peer_samples = config.peer_calibration_samples if any(s.static_int8 for s in plan.systems) else None
     models = prepare_models(
-        needed_models, formats, plan.work_dir, plan.source_overrides, log, exports_dir=plan.exports_dir
+        needed_models,
+        formats,
+        plan.work_dir,
+        plan.source_overrides,
+        log,
+        exports_dir=plan.exports_dir,
+        st_static_samples=peer_samples,
     )
 
     from transformers import AutoTokenizer
@@ -199,7 +236,7 @@ def run(plan: RunPlan) -> int:
     measurements: list[Measurement] = []
     for system in plan.systems:
         for model in models.values():
-            chosen = [w for w in workloads if w.spec.model_key == model.key]
+            chosen = [w for w in workloads if w.spec.model_key == model.key and runs(config, system, w.spec)]
             if not chosen:
                 continue
             log(f"system {system.label} on {model.key} ({', '.join(w.name for w in chosen)})")
@@ -207,11 +244,14 @@ def run(plan: RunPlan) -> int:
             measurements += runner(system, model, chosen, plan)
 
     rows = report.build_rows(workloads, measurements, plan.work_dir / "outputs")
-    checks = report.check_targets(config, rows)
+    exports = report.export_reports(models)
+    checks = report.check_targets(config, rows, exports)
     machine["duration_min"] = round((time.monotonic() - started) / 60, 1)
     model_labels = {key: model.label for key, model in models.items()}
-    block = report.markdown(config, workloads, rows, checks, machine, model_labels)
-    report.write_json(plan.out_dir / "results.json", config, workloads, rows, checks, machine, model_labels)
+    block = report.markdown(config, workloads, rows, checks, machine, model_labels, exports)
+    report.write_json(
+        plan.out_dir / "results.json", config, workloads, rows, checks, machine, model_labels, exports
+    )
     report.chart(plan.out_dir / "chart.png", workloads, rows, machine)
     (plan.out_dir / "results.md").write_text(block + "\n", encoding="utf-8")
     if plan.readme is not None:
@@ -237,7 +277,9 @@ def run(plan: RunPlan) -> int:
     help=f"Comma-separated subset of: {', '.join(s.key for s in SYSTEMS)} "
     f"({REFERENCE_SYSTEM} is always run: it is the reference).",
 )
-@click.option("--workloads", "workload_names", help="Comma-separated subset of the workloads (R1, R2, E1).")
+@click.option(
+    "--workloads", "workload_names", help="Comma-separated subset of the workloads (R1, R2, R3, E1, ...)."
+)
 @click.option(
     "--work_dir",
     type=click.Path(file_okay=False, path_type=Path),

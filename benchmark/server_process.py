@@ -29,9 +29,15 @@ class ServerProcess:
     """The server serving one repository; a context manager that waits until its models are ready."""
 
     def __init__(
-        self, config_path: Path, model_names: Sequence[str], log_path: Path, ready_timeout_s: float = 600.0
+        self,
+        config_path: Path,
+        model_names: Sequence[str],
+        log_path: Path,
+        ready_timeout_s: float = 600.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.config_path = config_path
+        self.extra_args = list(extra_args)
         self.model_names = list(model_names)
         self.log_path = log_path
         self.ready_timeout_s = ready_timeout_s
@@ -54,7 +60,7 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "serving", "--config_path", str(self.config_path),
-                   "--rest_port", str(self.port), "--host", HOST]  # fmt: skip
+                   "--rest_port", str(self.port), "--host", HOST, *self.extra_args]  # fmt: skip
         with open(self.log_path, "wb") as log_file:
             self.process = subprocess.Popen(
                 command, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,

@@ -44,14 +44,20 @@ class SystemSpec:
     key: str
     label: str
     kind: Kind
-    weight_format: str = "fp32"  # the export served or compiled (server, bare OpenVINO)
+    weight_format: str = "fp32"  # the export served or compiled (server, bare OpenVINO): config.EXPORTS key
     backend: str | None = None  # sentence-transformers backend
     concurrent: bool = False  # measured at every concurrency of the config (HTTP servers); else at 1
+    static_int8: bool = False  # sentence-transformers: its own static int8 OpenVINO export
+    server_args: tuple[str, ...] = ()  # more `python -m serving` options
+    workloads: tuple[str, ...] | None = None  # the workloads it runs (None: all)
 
     @property
     def in_process(self) -> bool:
         return self.kind is not Kind.SERVER
 
+
+PER_REQUEST = ("--no_cross_request_batching",)  # the server before requests shared batches
+CONCURRENT_WORKLOADS = ("R3", "R3-ce")
 
 SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("hf-fp32", "HF transformers fp32", Kind.HF),
@@ -59,12 +65,39 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec(
         "st-openvino", "sentence-transformers openvino", Kind.SENTENCE_TRANSFORMERS, backend="openvino"
     ),
+    SystemSpec(
+        "st-openvino-static",
+        "sentence-transformers openvino static int8",
+        Kind.SENTENCE_TRANSFORMERS,
+        backend="openvino",
+        static_int8=True,
+    ),
     SystemSpec("server-fp32", "server fp32", Kind.SERVER, "fp32", concurrent=True),
     SystemSpec("server-fp16", "server fp16", Kind.SERVER, "fp16", concurrent=True),
     SystemSpec("server-int8", "server int8", Kind.SERVER, "int8", concurrent=True),
+    SystemSpec("server-int8-static", "server static int8", Kind.SERVER, "int8-static", concurrent=True),
+    SystemSpec(
+        "server-fp16-per-request",
+        "server fp16, per-request batches",
+        Kind.SERVER,
+        "fp16",
+        concurrent=True,
+        server_args=PER_REQUEST,
+        workloads=CONCURRENT_WORKLOADS,
+    ),
+    SystemSpec(
+        "server-int8-static-per-request",
+        "server static int8, per-request batches",
+        Kind.SERVER,
+        "int8-static",
+        concurrent=True,
+        server_args=PER_REQUEST,
+        workloads=CONCURRENT_WORKLOADS,
+    ),
     SystemSpec("ov-fp32", "bare OpenVINO fp32", Kind.BARE_OPENVINO, "fp32"),
     SystemSpec("ov-fp16", "bare OpenVINO fp16", Kind.BARE_OPENVINO, "fp16"),
     SystemSpec("ov-int8", "bare OpenVINO int8", Kind.BARE_OPENVINO, "int8"),
+    SystemSpec("ov-int8-static", "bare OpenVINO static int8", Kind.BARE_OPENVINO, "int8-static"),
 )
 REFERENCE_SYSTEM = "hf-fp32"
 SYSTEMS_BY_KEY = {spec.key: spec for spec in SYSTEMS}
@@ -120,20 +153,29 @@ class HFTransformersRunner(Runner):
 
 
 class SentenceTransformersRunner(Runner):
-    """CrossEncoder / SentenceTransformer with backend torch or openvino (optimum-intel exports on load)."""
+    """CrossEncoder / SentenceTransformer with backend torch or openvino (optimum-intel exports on load),
+    or openvino on the static int8 model its export_static_quantized_openvino_model made
+    (benchmark/peers.py)."""
 
     def __init__(self, spec: SystemSpec, model: PreparedModel) -> None:
         super().__init__(spec, model)
         quiet_progress_bars()
         backend = spec.backend or "torch"
+        folder, options = model.source, {}
+        if spec.static_int8:
+            from benchmark.peers import ST_STATIC_FILE
+
+            if model.st_static is None:
+                raise RuntimeError(f"no static int8 model: see logs/st-static-{model.key}.log")
+            folder, options = model.st_static, {"model_kwargs": {"file_name": ST_STATIC_FILE}}
         if model.task is Task.RERANK:
             from sentence_transformers import CrossEncoder
 
-            self.encoder = CrossEncoder(str(model.source), device="cpu", backend=backend)
+            self.encoder = CrossEncoder(str(folder), device="cpu", backend=backend, **options)
         else:
             from sentence_transformers import SentenceTransformer
 
-            self.encoder = SentenceTransformer(str(model.source), device="cpu", backend=backend)
+            self.encoder = SentenceTransformer(str(folder), device="cpu", backend=backend, **options)
 
     def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
         pairs = [(query, document) for document in documents]

@@ -50,6 +50,9 @@ class WorkloadSpec:
     repeat: RepeatPolicy
     primary: Primary = "throughput"  # what "x HF" compares: docs/s, or p50 latency
     seed: int = 0
+    # HTTP servers run it at this many concurrent clients only (None: the config's concurrencies).
+    clients: int | None = None
+    systems: tuple[str, ...] | None = None  # the systems that run it (None: all)
 
 
 @dataclass(frozen=True)
@@ -142,5 +145,7 @@ def load(path: Path) -> list[Workload]:
         spec = dict(item.pop("spec"))
         spec["task"] = Task(spec["task"])
         spec["repeat"] = RepeatPolicy(**spec["repeat"])
+        if spec.get("systems") is not None:
+            spec["systems"] = tuple(spec["systems"])
         loaded.append(Workload(spec=WorkloadSpec(**spec), **item))
     return loaded

@@ -20,6 +20,7 @@ from export_models import accuracy, calibration_data
 from export_models.errors import InvalidOptionError
 from export_models.hf_reference import HFRerankReference
 from serving.repository.layout import MODEL_XML, Task, read_model_info
+from tests.support.exports import activation_quantizers
 
 MODEL = "tiny"
 
@@ -36,11 +37,6 @@ def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0]
     return lines[0]
-
-
-def activation_quantizers(model_xml: Path) -> int:
-    model = ov.Core().read_model(model_xml)
-    return sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
 
 
 @pytest.fixture(scope="module")

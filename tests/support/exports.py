@@ -18,6 +18,8 @@ from pathlib import Path
 import openvino as ov
 import openvino_tokenizers  # noqa: F401  (registers the tokenizer ops: needed to read tokenizer IRs)
 
+from benchmark.config import EXPORTS_BY_KEY
+from export_models import calibration_data
 from serving.repository.layout import (
     CONFIG_FILE,
     MODEL_BIN,
@@ -36,8 +38,11 @@ KINDS: dict[str, Task] = {
     "xlmr": Task.RERANK,  # tiny XLMRobertaForSequenceClassification, Unigram/Metaspace tokenizer
     "minilm": Task.EMBEDDINGS,  # the real sentence-transformers/all-MiniLM-L6-v2
 }
-WEIGHT_FORMATS = ("fp32", "fp16", "int8")
-ExportKey = tuple[str, str]  # (kind, weight format)
+# The export variants, as the benchmark names them: a --weight-format, or int8-static
+# (--weight-format int8 --quantization static, with the default accuracy gate).
+WEIGHT_FORMATS = tuple(EXPORTS_BY_KEY)
+ExportKey = tuple[str, str]  # (kind, weight format or int8-static)
+CALIBRATION_STRIDE = 8
 RunExport = Callable[..., subprocess.CompletedProcess]
 
 
@@ -46,7 +51,7 @@ class Exported:
     """One export of the session: version 1 of `model_name`, alone in repository `repo`."""
 
     kind: str
-    weight_format: str
+    weight_format: str  # an export variant: a --weight-format, or int8-static
     task: Task
     source: Path  # the Hugging Face folder it was exported from
     repo: Path
@@ -85,6 +90,12 @@ class Exported:
 
     def model_info(self) -> ModelInfo:
         return read_model_info(ov.Core().read_model(self.model_xml))
+
+
+def activation_quantizers(model_xml: Path) -> int:
+    """FakeQuantize ops in an IR: > 0 when activations are quantized (static int8), not only weights."""
+    model = ov.Core().read_model(model_xml)
+    return sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
 
 
 class SessionExports:
@@ -127,13 +138,30 @@ class SessionExports:
             self._futures[key] = self._pool.submit(self._export, kind, weight_format, source)
         return self._futures[key]
 
+    def _calibration_file(self, kind: str, task: Task) -> Path:
+        """Static int8 calibrates on every 8th request of the shipped set: all its languages and
+        lengths at an eighth of NNCF's statistics time (the evaluation set stays the shipped one)."""
+        path = self.root / f"{kind}-calibration.jsonl"
+        requests = calibration_data.shipped(task, "calibration")[::CALIBRATION_STRIDE]
+        path.write_text(calibration_data.to_jsonl(requests), encoding="utf-8")
+        return path
+
     def _export(self, kind: str, weight_format: str, source: Path) -> Exported:
         task = KINDS[kind]
         exported = Exported(
             kind, weight_format, task, source, self.root / f"{kind}-{weight_format}", f"test/{kind}"
         )
+        variant = EXPORTS_BY_KEY[weight_format]
+        options = list(variant.options)
+        if variant.static:
+            options += ["--calibration_data", str(self._calibration_file(kind, task))]
         done = self._run_export(
-            task.value, source, exported.repo, model_name=exported.model_name, weight_format=weight_format
+            task.value,
+            source,
+            exported.repo,
+            *options,
+            model_name=exported.model_name,
+            weight_format=variant.weight_format,
         )
         if done.returncode != 0:
             raise RuntimeError(f"export of {kind} {weight_format} failed:\n{done.stdout}\n{done.stderr}")
