@@ -126,13 +126,23 @@ def exported(session_exports: SessionExports) -> Callable[..., Exported]:
     return session_exports.get
 
 
+def _server_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+    group = ServerGroup(lambda: tmp_path_factory.mktemp("server-log"))
+    yield group.start
+    problems = group.stop_all()
+    assert not problems, "\n".join(problems)
+
+
 @pytest.fixture(scope="module")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
     """start_server(config_path, *flags, wait=True, command=...) -> ServerProcess.
 
     The servers are stopped when the module's tests are done, and must have exited cleanly.
     """
-    group = ServerGroup(lambda: tmp_path_factory.mktemp("server-log"))
-    yield group.start
-    problems = group.stop_all()
-    assert not problems, "\n".join(problems)
+    yield from _server_group(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def start_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+    """As start_server, for a server several test modules share: stopped at the end of the session."""
+    yield from _server_group(tmp_path_factory)

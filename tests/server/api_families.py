@@ -64,7 +64,7 @@ def api_server(
     exported_models: dict[str, ExportedModel],
     minilm_source: Path,
     run_export: Callable[..., subprocess.CompletedProcess],
-    start_server: Callable[..., ServerProcess],
+    start_session_server: Callable[..., ServerProcess],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> ApiServer:
     if "server" in _built:
@@ -74,7 +74,7 @@ def api_server(
     add_model(repo, exported_models[CROSS])
     add_model(repo, exported_models[XLMR])
     # Version 1 of the embedder: the plain MiniLM export, under an alias the next export replaces.
-    shutil.copytree(exported_models["test/minilm"].folder, repo / EMBEDDER)
+    shutil.copytree(exported_models["test/minilm"].model_dir, repo / EMBEDDER)
     write_config_with_aliases(
         repo, {CROSS: CROSS_ALIASES, XLMR: XLMR_ALIASES, EMBEDDER: EMBEDDER_OLD_ALIASES}
     )
@@ -83,7 +83,7 @@ def api_server(
         "embeddings", minilm_source, repo, "--alias", EMBEDDER_ALIAS, *prompts, model_name=EMBEDDER
     )
     assert export.returncode == 0, export.stderr
-    server = start_server(
+    server = start_session_server(
         repo / "config.json",
         "--api_key", KEY,
         "--default_rerank_model", CROSS,

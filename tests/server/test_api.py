@@ -31,8 +31,13 @@ def test_model_list(client, server: ServerProcess, path) -> None:
     assert [m["id"] for m in body["data"]] == SERVED
     for card in body["data"]:
         # The fields the README lists, and nothing else.
-        assert set(card) == {"id", "object", "created", "owned_by", "task", "version"}
+        assert set(card) == {
+            "id", "object", "created", "owned_by", "task", "version", "aliases", "weight_format",
+            "quantization", "accuracy", "prompts", "default_prompt_name", "instruction",
+        }  # fmt: skip
         assert card["object"] == "model" and card["owned_by"] == "ovtext" and card["version"] == 1
+        assert (card["weight_format"], card["quantization"], card["accuracy"]) == ("fp32", "none", None)
+        assert card["aliases"] == []
         assert server.started_at - 1 <= card["created"] <= time.time()  # when this server loaded it
     tasks = {m["id"]: m["task"] for m in body["data"]}
     assert tasks["test/minilm"] == "embeddings" and tasks["test/xlmr"] == "rerank"

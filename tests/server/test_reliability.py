@@ -248,7 +248,7 @@ def versioned(repo: Path, exported_models: dict[str, ExportedModel], http: httpx
         for kind, src in zip((TOKENIZER_DIR, "rerank"), source.version_dirs(1), strict=True):
             shutil.copytree(src, folder / kind / str(version))
     for name in ("graph.pbtxt", "subconfig.json"):
-        shutil.copy(source.folder / name, folder / name)
+        shutil.copy(source.model_dir / name, folder / name)
     write_config(repo, [CROSS, MINILM, NAN_MODEL, VERSIONED])
     wait_until(
         lambda: version_states(http.get("/v1/config").json(), VERSIONED).get(3, ("",))[0] == "AVAILABLE"

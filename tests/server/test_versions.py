@@ -114,12 +114,14 @@ def mapped_files(pid: int) -> set[str]:
         return {line.split(maxsplit=5)[5].strip() for line in maps if len(line.split(maxsplit=5)) == 6}
 
 
-def test_a_retired_version_is_unmapped_once_its_last_request_is_done(
+def test_a_retired_version_finishes_its_requests_then_ends(
     repo: Path, live: ServerProcess, http: httpx.Client, server_exports: dict[str, Exported], expected
 ) -> None:
+    """The weights are read into memory, not mapped (ENABLE_MMAP off: a model.bin copied over in
+    place cannot crash the server), so the states say when a retired version is released."""
     model_dir = repo / RETIRE
     version_1 = {str(model_dir / kind / "1" / MODEL_BIN) for kind in (TOKENIZER_DIR, "rerank")}
-    assert version_1 <= mapped_files(live.pid)  # loaded: its weights are mapped
+    assert not version_1 & mapped_files(live.pid)  # read, not mapped
 
     # A request long enough to be running when version 2 takes over: about 20k tokens through the
     # cross-encoder (3 s on 2 quiet cores), where the swap takes about 1 s.
@@ -137,7 +139,6 @@ def test_a_retired_version_is_unmapped_once_its_last_request_is_done(
     wait_until(lambda: states(http, RETIRE).get(2) == "AVAILABLE")
     assert worker.is_alive(), "the long request ended before version 2 took over: make it longer"
     assert states(http, RETIRE)[1] == "UNLOADING"  # retired, still in use
-    assert version_1 <= mapped_files(live.pid)
     assert answered_by(http, RETIRE, expected) == "xlmr"  # new requests go to version 2
 
     worker.join(timeout=300)
@@ -146,7 +147,3 @@ def test_a_retired_version_is_unmapped_once_its_last_request_is_done(
     scores = scores_by_index(response.json(), len(DOCUMENTS) + len(long_documents))[: len(DOCUMENTS)]
     assert np.abs(scores - expected["bert"]).max() < FP32_TOLERANCE  # it finished on version 1
     wait_until(lambda: states(http, RETIRE)[1] == "END", timeout=10)
-    wait_until(lambda: not version_1 & mapped_files(live.pid), timeout=10)
-    assert {str(model_dir / kind / "2" / MODEL_BIN) for kind in (TOKENIZER_DIR, "rerank")} <= mapped_files(
-        live.pid
-    )
