@@ -17,6 +17,7 @@ from google.protobuf import descriptor_pool, text_format
 from export_models.repository import render_graph
 from serving.repository.layout import GraphFormat, Pooling, Task
 
+from .graph_texts import OVMS_RERANK_OV, old_ovtext_rerank
 from .ovms_protos import GraphError, compile_protos, options_of, parse_strictly, session_servables
 
 # OVMS's export_model.py templates, rendered (v2024.5 rerank, v2025.3 embeddings, HEAD rerank_ov).
@@ -59,41 +60,8 @@ OVMS_SEED_EMBEDDINGS = (
         "        normalize_embeddings: true,\n      }\n    }\n}",
     )
 )
-OVMS_RERANK_OV = """# OVMS_GRAPH_QUEUE_MAX_SIZE: AUTO
-input_stream: "REQUEST_PAYLOAD:input"
-output_stream: "RESPONSE_PAYLOAD:output"
-node {
-  name: "RerankExecutor"
-  input_side_packet: "RERANK_NODE_RESOURCES:rerank_servable"
-  calculator: "RerankCalculatorOV"
-  input_stream: "REQUEST_PAYLOAD:input"
-  output_stream: "RESPONSE_PAYLOAD:output"
-  node_options: {
-    [type.googleapis.com / mediapipe.RerankCalculatorOVOptions]: {
-      models_path: "./",
-      plugin_config: '{"NUM_STREAMS": "1" }',
-      target_device: "CPU"
-    }
-  }
-}
-"""
-# What this project wrote before --graph_format: OVMS rejects it.
-OLD_OVTEXT_RERANK = """input_stream: "REQUEST_PAYLOAD:input"
-output_stream: "RESPONSE_PAYLOAD:output"
-node {
-  name: "RerankExecutor"
-  calculator: "RerankCalculatorOV"
-  input_side_packet: "RERANK_NODE_RESOURCES:rerank_servable"
-  input_stream: "REQUEST_PAYLOAD:input"
-  output_stream: "RESPONSE_PAYLOAD:output"
-  node_options: {
-    [type.googleapis.com / mediapipe.RerankCalculatorOVOptions]: {
-      max_allowed_chunks: 10000
-      max_doc_length: 16000
-    }
-  }
-}
-"""
+
+OLD_OVTEXT_RERANK = old_ovtext_rerank(10000)
 
 RERANK_OPTIONS = [
     {"max_allowed_chunks": 10000, "max_position_embeddings": 512},

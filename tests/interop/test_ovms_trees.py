@@ -43,6 +43,7 @@ from serving.repository.layout import (
     read_tokenizer_info,
 )
 
+from .graph_texts import OVMS_RERANK_OV, old_ovtext_rerank
 from .ovms_protos import compile_protos, parse_strictly
 
 QUERY = "what is a panda?"
@@ -108,41 +109,7 @@ SEED_SUBCONFIG = """{
    ]
 }
 """
-OVMS_RERANK_OV_GRAPH = """# OVMS_GRAPH_QUEUE_MAX_SIZE: AUTO
-input_stream: "REQUEST_PAYLOAD:input"
-output_stream: "RESPONSE_PAYLOAD:output"
-node {
-  name: "RerankExecutor"
-  input_side_packet: "RERANK_NODE_RESOURCES:rerank_servable"
-  calculator: "RerankCalculatorOV"
-  input_stream: "REQUEST_PAYLOAD:input"
-  output_stream: "RESPONSE_PAYLOAD:output"
-  node_options: {
-    [type.googleapis.com / mediapipe.RerankCalculatorOVOptions]: {
-      models_path: "./",
-      plugin_config: '{"NUM_STREAMS": "1" }',
-      target_device: "CPU"
-    }
-  }
-}
-"""
-# This project's graph and subconfig.json before --graph_format (README of that time).
-OLD_GRAPH = """input_stream: "REQUEST_PAYLOAD:input"
-output_stream: "RESPONSE_PAYLOAD:output"
-node {
-  name: "RerankExecutor"
-  calculator: "RerankCalculatorOV"
-  input_side_packet: "RERANK_NODE_RESOURCES:rerank_servable"
-  input_stream: "REQUEST_PAYLOAD:input"
-  output_stream: "RESPONSE_PAYLOAD:output"
-  node_options: {
-    [type.googleapis.com / mediapipe.RerankCalculatorOVOptions]: {
-      max_allowed_chunks: 4
-      max_doc_length: 16000
-    }
-  }
-}
-"""
+OLD_GRAPH = old_ovtext_rerank(4)  # with this project's subconfig.json of that time:
 OLD_SUBCONFIG = {
     "model_config_list": [
         {"config": {"name": "old_tokenizer_model", "base_path": "tokenizer", "target_device": "CPU"}},
@@ -241,7 +208,7 @@ def ovms_ov_tree(folder: Path, source: Path, optimum_folder: Path) -> None:
     hf_tokenizer.model_max_length = 16000
     hf_tokenizer.save_pretrained(folder)
     ov.save_model(convert_tokenizer(hf_tokenizer, add_special_tokens=False), folder / FLAT_TOKENIZER_XML)
-    (folder / "graph.pbtxt").write_text(OVMS_RERANK_OV_GRAPH)
+    (folder / "graph.pbtxt").write_text(OVMS_RERANK_OV)
 
 
 def old_tree(folder: Path, ov_export: Path) -> None:

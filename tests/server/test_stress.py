@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import statistics
 import threading
 import time
@@ -29,7 +28,8 @@ import openvino as ov
 import openvino_tokenizers  # noqa: F401  (registers the tokenizer ops: needed to read tokenizer IRs)
 import pytest
 
-from serving.repository.layout import TOKENIZER_DIR, read_tokenizer_info
+from serving.repository.layout import read_tokenizer_info
+from tests.support.repository import copy_version_in, remove_version
 
 from .conftest import ExportedModel, HFReranker, ServerProcess, add_model, write_config
 from .stress_summary import summary
@@ -117,22 +117,6 @@ def reference_scores(hf: HFReranker, query: str, documents: list[str], max_lengt
 
 
 # ---- the repository and its churn -----------------------------------------------------------
-
-
-def copy_version(source: ExportedModel, model_folder: Path, version: int) -> None:
-    """Copy version 1 of `source` in as `version`: each folder renamed into place when complete."""
-    for kind, folder in zip((TOKENIZER_DIR, source.task.model_dir), source.version_dirs(1), strict=True):
-        incoming = model_folder / kind / f".incoming-{version}"
-        shutil.copytree(folder, incoming)
-        incoming.rename(model_folder / kind / str(version))
-
-
-def remove_version(model_folder: Path, version: int, task_dir: str) -> None:
-    for kind in (TOKENIZER_DIR, task_dir):
-        folder = model_folder / kind / str(version)
-        gone = folder.with_name(f".removed-{version}")
-        folder.rename(gone)
-        shutil.rmtree(gone)
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +298,7 @@ def test_load_with_versions_and_models_changing(
             while not stop.wait(2.0):
                 version = state["version"] = state["version"] + 1
                 kinds[version] = KINDS[version % 2]
-                copy_version(exported_models[kinds[version]], repo / RERANK, version)
+                copy_version_in(exported_models[kinds[version]], repo / RERANK, version)
                 events["versions added"] += 1
                 stop.wait(1.0)
                 if version - 2 >= 1 and (repo / RERANK / "rerank" / str(version - 2)).exists():
