@@ -44,8 +44,9 @@ def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
 def static_repo(tmp_path_factory: pytest.TempPathFactory, run_export, cross_encoder_source: Path):
     # The fine-tuned cross-encoder: its rankings mean something (a random-weight model's near-ties
     # reorder under any rounding, and top-1 agreement then measures noise). Its static int8 keeps
-    # NDCG@10 over 0.99 but top-1 agreement measured 0.90 here, under the default 0.95: the gate
-    # below allows that drop, and the default's refusal is the impossible-gate test's subject.
+    # NDCG@10 over 0.99 but top-1 agreement measured 0.90 here (AMD Zen 4), under the default 0.95;
+    # int8 kernels round differently on other CPUs, so the gate below leaves room, and the
+    # default's refusal is the impossible-gate test's subject.
     repo = tmp_path_factory.mktemp("static") / "models"
     result = run_export(
         "rerank",
@@ -54,7 +55,7 @@ def static_repo(tmp_path_factory: pytest.TempPathFactory, run_export, cross_enco
         "--quantization",
         "static",
         "--max_accuracy_drop",
-        "top1=0.15",
+        "ndcg@10=0.03,top1=0.25",
         model_name=MODEL,
         weight_format="int8",
     )
@@ -73,9 +74,9 @@ def test_static_export_passes_its_gate_and_serves(
     report = json.loads((folder / "accuracy.json").read_text())
     assert info.accuracy == report
     assert report["passed"] and report["chosen"] == "static int8"
-    assert report["gate"] == {"ndcg@10": 0.99, "top1": pytest.approx(0.85)}
+    assert report["gate"] == {"ndcg@10": pytest.approx(0.97), "top1": pytest.approx(0.75)}
     figures = report["metrics"]
-    assert figures["ndcg@10"] >= 0.99 and figures["top1"] >= 0.85
+    assert figures["ndcg@10"] >= 0.97 and figures["top1"] >= 0.75
     assert 0 < figures["mean_diff"] <= figures["max_diff"] < 0.5  # probabilities; measured 0.24 here
     assert "shipped rerank-calibration.jsonl: 448 items in 64 requests" in report["calibration"]
     assert "300 items in 30 requests" in report["evaluation"]
