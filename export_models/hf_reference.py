@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.pipelines.scoring import relevance_logits
+from serving.pipelines.scoring import relevance_logits, sigmoid
 from serving.repository.families import Family, PromptTemplate, find_family
 from serving.repository.layout import Pooling, Task
 
@@ -192,7 +192,7 @@ class HFRerankReference:
     ) -> np.ndarray:
         """float32 sigmoid scores in document order; pairs truncated to max_length."""
         logits = self.logits(query, documents, batch_size, instruction)
-        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return sigmoid(logits).astype(np.float32)
 
 
 def post_pool_torch(pooled: Any, steps: Sequence[str]) -> Any:
