@@ -10,17 +10,42 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
+import resource
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
-from serving.settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
+from serving.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_MEMORY, ServerSettings
 
 ENV_PREFIX = "OVTEXT"
 API_KEYS_ENV = "OVTEXT_API_KEYS"
 GRACEFUL_SHUTDOWN_S = 30
+# File descriptors kept for everything but client connections (model and log files, the listening
+# socket, OpenVINO's own): --max_connections is lowered to the descriptor limit minus this.
+RESERVED_DESCRIPTORS = 128
+
+
+class KeyList(click.ParamType):
+    """--api_key's values: keys separated by commas only (OVTEXT_API_KEYS is not split on
+    whitespace either), each checked against serving.http.access.KEY_RULE."""
+
+    name = "keys"
+    envvar_list_splitter = ","
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, ...]:
+        from serving.http.access import key_problem
+
+        keys = tuple(key for key in str(value).split(",") if key)
+        for key in keys:
+            problem = key_problem(key)
+            if problem:
+                # The key itself is a secret: never in the message.
+                self.fail(f"an API key {problem}", param, ctx)
+        return keys
 
 
 @click.command(
@@ -78,6 +103,40 @@ GRACEFUL_SHUTDOWN_S = 30
     help="Largest request body accepted.",
 )
 @click.option(
+    "--max_body_memory",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_BODY_MEMORY,
+    help="Bytes of request bodies held at once, across all requests (being received or answered); a "
+    "body that does not fit is refused with 429 before it is read. At least --max_body_bytes.",
+)
+@click.option(
+    "--header_timeout",
+    type=click.FloatRange(min=0.001),
+    default=10.0,
+    help="Seconds from a connection opening (or its last answer) to a request's complete headers; a "
+    "client that sent part of one gets 408 and the connection closes, an idle one is closed.",
+)
+@click.option(
+    "--body_timeout",
+    type=click.FloatRange(min=0.001),
+    default=60.0,
+    help="Seconds from a request's headers to its complete body; a slower body gets 408 and the "
+    "connection closes.",
+)
+@click.option(
+    "--keep_alive_timeout",
+    type=click.FloatRange(min=0.001),
+    default=5.0,
+    help="Seconds an idle connection stays open between requests.",
+)
+@click.option(
+    "--max_connections",
+    type=click.IntRange(min=1),
+    default=2048,
+    help="Open client connections; one more is answered 503 (JSON body, Retry-After) and closed. "
+    f"Lowered to the open-file limit minus {RESERVED_DESCRIPTORS} when that is smaller.",
+)
+@click.option(
     "--batch_token_budget",
     type=click.IntRange(min=1),
     default=8192,
@@ -112,12 +171,12 @@ GRACEFUL_SHUTDOWN_S = 30
 @click.option(
     "--api_key",
     "api_keys",
+    type=KeyList(),
     multiple=True,
-    callback=lambda _ctx, _param, values: tuple(
-        key for value in values for key in re.split(r"[,\s]+", value) if key
-    ),
-    help=f"Require `Authorization: Bearer <key>` on model routes (repeatable; also {API_KEYS_ENV}, "
-    "comma-separated). Without keys the server is open.",
+    callback=lambda _ctx, _param, values: tuple(key for keys in values for key in keys),
+    help=f"Require `Authorization: Bearer <key>` on model routes (repeatable, or comma-separated; also "
+    f"{API_KEYS_ENV}). A key is printable ASCII without spaces or commas. Keys given here show in the "
+    f"process list: {API_KEYS_ENV} or --api_key_file keep them out of it. Without keys the server is open.",
 )
 @click.option(
     "--api_key_file",
@@ -154,6 +213,11 @@ def main(
     max_documents: int,
     max_inputs: int,
     max_body_bytes: int,
+    max_body_memory: int,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: float,
+    max_connections: int,
     batch_token_budget: int,
     max_batch_size: int,
     cross_request_batching: bool,
@@ -187,6 +251,11 @@ def main(
         max_documents=max_documents,
         max_inputs=max_inputs,
         max_body_bytes=max_body_bytes,
+        max_body_memory=max_body_memory,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=_connection_cap(max_connections),
         batch_token_budget=batch_token_budget,
         max_batch_size=max_batch_size,
         max_concurrent_requests=max_concurrent_requests,
@@ -202,8 +271,13 @@ def main(
     )
     if not settings.config_path.exists():
         raise click.BadParameter(f"{settings.config_path} does not exist", param_hint="--config_path")
-    if settings.api_key_file is not None and not settings.api_key_file.is_file():
-        raise click.BadParameter(f"{settings.api_key_file} does not exist", param_hint="--api_key_file")
+    if max_body_memory < max_body_bytes:
+        raise click.BadParameter(
+            f"{max_body_memory} is below --max_body_bytes {max_body_bytes}: no full-size body would fit",
+            param_hint="--max_body_memory",
+        )
+    if settings.api_key_file is not None:
+        _check_key_file(settings.api_key_file)
     registry = ModelRegistry(
         settings.config_path,
         batching=BatchPolicy(
@@ -223,6 +297,29 @@ def main(
     os._exit(0)
 
 
+def _check_key_file(path: Path) -> None:
+    from serving.http.access import read_key_file
+
+    if not path.is_file():
+        raise click.BadParameter(f"{path} does not exist", param_hint="--api_key_file")
+    try:
+        read_key_file(path)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise click.BadParameter(str(err), param_hint="--api_key_file") from err
+
+
+def _connection_cap(requested: int) -> int:
+    """--max_connections, lowered so client connections cannot take every file descriptor."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or requested <= soft - RESERVED_DESCRIPTORS:
+        return requested
+    cap = max(1, soft - RESERVED_DESCRIPTORS)
+    logging.getLogger("serving").warning(
+        "--max_connections %d lowered to %d: the open-file limit is %d", requested, cap, soft
+    )
+    return cap
+
+
 def _plugin_config(value: str | None) -> dict[str, str]:
     """--plugin_config: a JSON object of OpenVINO properties, values as strings (as subconfig.json's)."""
     from serving.repository.config import parse_plugin_config
@@ -234,8 +331,11 @@ def _plugin_config(value: str | None) -> dict[str, str]:
 
 
 def serve(app: object, settings: ServerSettings) -> None:
-    """uvicorn until SIGTERM/SIGINT: in-flight requests finish (up to 30 s), new ones are refused."""
+    """uvicorn until SIGTERM/SIGINT: in-flight requests finish (up to 30 s), new ones are refused.
+    Connections have the header timeout and cap of serving/http/connections.py."""
     import uvicorn
+
+    from serving.http.connections import ConnectionLimits, limited_protocol
 
     class DrainingServer(uvicorn.Server):
         @contextlib.contextmanager
@@ -255,5 +355,7 @@ def serve(app: object, settings: ServerSettings) -> None:
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  (a float works)
+        http=limited_protocol(ConnectionLimits(settings.header_timeout, settings.max_connections)),
     )
     DrainingServer(config).run()

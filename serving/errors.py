@@ -73,6 +73,10 @@ class Overloaded(ServingError):
     """More requests in progress than --max_concurrent_requests: retry later."""
 
 
+class RequestBodyTimedOut(ServingError):
+    """The request body did not arrive in full within --body_timeout (a stalled or trickling client)."""
+
+
 class RequestTimedOut(ServingError):
     """The request ran longer than --request_timeout; its remaining batches were cancelled."""
 

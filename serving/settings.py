@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_BODY_MEMORY = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,12 @@ class ServerSettings:
     max_documents: int = 1000  # documents per rerank request
     max_inputs: int = 2048  # inputs per embeddings request
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # bytes of request bodies held at once, across requests; a body that does not fit gets 429
+    max_body_memory: int = DEFAULT_MAX_BODY_MEMORY
+    header_timeout: float = 10.0  # seconds from connecting (or the last answer) to a request's full headers
+    body_timeout: float = 60.0  # seconds from the headers to the full body
+    keep_alive_timeout: float = 5.0  # seconds an idle connection stays open between requests
+    max_connections: int = 2048  # open connections; more are answered 503 and closed
     batch_token_budget: int = 8192  # rows x padded length of one inference batch
     max_batch_size: int = 64
     max_concurrent_requests: int = 512  # model requests in progress; more get 429 at once

@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from serving.http.access import BodyBudget
 from serving.http.errors import install_error_handlers
 from serving.http.metrics import ServerMetrics
-from serving.http.middleware import MetricsMiddleware, RequestBodyMiddleware, RequestContextMiddleware
+from serving.http.middleware import AdmissionMiddleware, MetricsMiddleware, RequestContextMiddleware
 from serving.http.responses import JSONBody
 from serving.http.routes import build_router
 from serving.registry import ModelRegistry
@@ -38,6 +39,12 @@ def create_app(registry: ModelRegistry, settings: ServerSettings, manage_registr
         version="0.1.0",
         lifespan=lifespan,
         default_response_class=JSONBody,
+        # /docs and /openapi.json are the documented pages; no ReDoc copy, no OAuth2 (keys are Bearer).
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+        # A path with a trailing slash is a 404 like any unknown path: a redirect would be built
+        # from the client's Host header.
+        redirect_slashes=False,
     )
     metrics = ServerMetrics(registry.queue_sizes)
     app.state.registry = registry
@@ -45,9 +52,14 @@ def create_app(registry: ModelRegistry, settings: ServerSettings, manage_registr
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(build_router(registry, settings, metrics))
-    # Added last = outermost: metrics see every request, including those the body limit rejects,
+    # Added last = outermost: metrics see every request, including those admission refuses,
     # and every response carries x-request-id and x-total-time.
-    app.add_middleware(RequestBodyMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AdmissionMiddleware,
+        max_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+        budget=BodyBudget(settings.max_body_memory),
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -12,7 +12,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
+from serving.client_text import loggable
 from serving.errors import (
     BodyTooLarge,
     EmptyInput,
@@ -23,6 +25,7 @@ from serving.errors import (
     ModelUnavailable,
     Overloaded,
     ReloadFailed,
+    RequestBodyTimedOut,
     RequestTimedOut,
     ServingError,
     TooManyChunks,
@@ -44,6 +47,7 @@ STATUS: dict[type[ServingError], int] = {
     ReloadFailed: 400,
     Unauthorized: 401,
     ModelNotFound: 404,
+    RequestBodyTimedOut: 408,
     BodyTooLarge: 413,
     Overloaded: 429,
     ModelFailure: 500,
@@ -56,6 +60,8 @@ HEADERS: dict[type[ServingError], dict[str, str]] = {
     Unauthorized: {"WWW-Authenticate": 'Bearer realm="ovtext"'},
     Overloaded: {"Retry-After": "1"},
     ModelUnavailable: {"Retry-After": "5"},
+    # The rest of a stalled body is not waited for: the connection closes after the answer.
+    RequestBodyTimedOut: {"Connection": "close"},
 }
 
 # The error body of the routes of one API family: (path -> belongs to it, (error, status) -> body,
@@ -95,16 +101,17 @@ def error_response(path: str, error: ServingError) -> JSONBody:
     return json_body(body, status_code=status, headers=headers)
 
 
-def _endpoint(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "path", "unmatched")
+def count_error(scope: Scope, kind: str) -> None:
+    """One more error of `kind` in /metrics, by the route's path and the model."""
+    metrics = getattr(scope["app"].state, "metrics", None)
+    if metrics is not None:
+        endpoint = getattr(scope.get("route"), "path", "unmatched")
+        model = scope.get("state", {}).get("model", "")
+        metrics.errors.labels(endpoint, model, kind).inc()
 
 
 def _count(request: Request, kind: str) -> None:
-    metrics = getattr(request.app.state, "metrics", None)
-    if metrics is not None:
-        model = request.scope.get("state", {}).get("model", "")
-        metrics.errors.labels(_endpoint(request), model, kind).inc()
+    count_error(request.scope, kind)
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
@@ -142,11 +149,16 @@ def validation_message(error: RequestValidationError) -> str:
     return "; ".join(messages) + (f" (and {extra} more)" if extra > 0 else "")
 
 
+def log_refusal(method: str, path: str, status: int, reason: object) -> None:
+    """The one log line of a refused request (client text in it escaped and bounded)."""
+    log.info("%s %s -> %d: %s", loggable(method), loggable(path), status, loggable(reason))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServingError)
     async def serving_error(request: Request, error: ServingError) -> JSONBody:
         response = error_response(request.url.path, error)
-        log.info("%s %s -> %d: %s", request.method, request.url.path, response.status_code, error)
+        log_refusal(request.method, request.url.path, response.status_code, error)
         _count(request, type(error).__name__)
         return response
 
@@ -154,7 +166,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_body(request: Request, error: RequestValidationError) -> JSONBody:
         message = validation_message(error)
         response = error_response(request.url.path, InvalidRequest(message))
-        log.info("%s %s -> %d: %s", request.method, request.url.path, response.status_code, message)
+        log_refusal(request.method, request.url.path, response.status_code, message)
         _count(request, InvalidRequest.__name__)
         return response
 
@@ -167,12 +179,14 @@ def install_error_handlers(app: FastAPI) -> None:
         _count(request, f"HTTP{error.status_code}")
         if error.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}"
+            if len(request.url.path) > 1 and request.url.path.endswith("/"):
+                message += " (paths take no trailing slash)"
         elif error.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
         return json_body({"error": message}, status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONBody:
-        log.exception("%s %s failed", request.method, request.url.path)
+        log.exception("%s %s failed", loggable(request.method), loggable(request.url.path))
         _count(request, "InternalError")
         return error_response(request.url.path, ModelFailure(f"internal error: {type(error).__name__}"))

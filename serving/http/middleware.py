@@ -1,5 +1,5 @@
-"""ASGI middleware: request id and total time, the request body (size limit, client disconnects),
-and request metrics."""
+"""ASGI middleware: request id and total time, admission and the request body (keys, concurrency,
+size, memory budget, read timeout, client disconnects), and request metrics."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.errors import BodyTooLarge, ServingError
-from serving.http.errors import error_response
+from serving.client_text import loggable
+from serving.errors import BodyTooLarge, RequestBodyTimedOut, ServingError
+from serving.http.access import BodyBudget, route_rules
+from serving.http.errors import count_error, error_response, log_refusal
 from serving.http.metrics import ServerMetrics
 
 log = logging.getLogger("serving.http")
@@ -43,8 +45,11 @@ def _client_request_id(scope: Scope) -> str | None:
     return None
 
 
-async def _send_error(scope: Scope, send: Send, error: ServingError) -> None:
+async def _refuse(scope: Scope, send: Send, error: ServingError) -> None:
+    """Answer `error` before the request reaches a route (one log line, as the error handlers)."""
     response = error_response(scope.get("path", ""), error)
+    log_refusal(scope["method"], scope["path"], response.status_code, error)
+    count_error(scope, type(error).__name__)
     await response(scope, _no_receive, send)
 
 
@@ -78,56 +83,98 @@ class RequestContextMiddleware:
         await self.app(scope, receive, with_headers)
 
 
-class RequestBodyMiddleware:
-    """Reads the body (413 over `max_bytes`, by Content-Length and by what arrives) and hands it on
-    in one piece; then watches the connection and cancels the request if the client goes away
+class AdmissionMiddleware:
+    """Admits a request before reading its body, then reads the body and hands it on in one piece.
+
+    In order, each refusal costing no body read: the route's API key (401) and concurrency gate
+    (429, held until the answer is sent), the declared size (413 over `max_body_bytes`) and room for
+    it in the memory `budget` of bodies held at once (429). The body must then arrive in full within
+    `body_timeout` seconds (408, and the connection closes), and within the size and the budget as
+    it streams. Then the connection is watched and the request cancelled if the client goes away
     before the answer starts, so its waiting batches are dropped instead of computed for nobody.
 
     Every POST body is JSON in this API, so a missing or form Content-Type (curl -d without -H)
     is read as JSON too.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout: float, budget: BodyBudget) -> None:
         self.app = app
         self.max_bytes = max_bytes
-
-    async def _reject(self, scope: Scope, send: Send, size: str) -> None:
-        error = BodyTooLarge(
-            f"{size} is over this server's limit of {self.max_bytes} bytes (--max_body_bytes)", "body"
-        )
-        log.info("%s %s -> 413: %s", scope["method"], scope["path"], error)
-        await _send_error(scope, send, error)
+        self.body_timeout = body_timeout
+        self.budget = budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        key_check, gate = route_rules(scope)
+        try:
+            if key_check is not None:
+                key_check.check(scope)
+            if gate is not None:
+                gate.enter()
+        except ServingError as error:
+            await _refuse(scope, send, error)
+            return
+        try:
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                await self._with_body(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            if gate is not None:
+                gate.leave()
+
+    async def _with_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send, f"Content-Length {int(declared)}")
+        expected = int(declared) if declared is not None and declared.isdigit() else 0
+        if expected > self.max_bytes:
+            await _refuse(scope, send, self._too_large(f"Content-Length {expected}"))
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(scope, send, f"the body streamed so far ({size} bytes)")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        held = 0  # bytes reserved in the budget for this body
+        try:
+            self.budget.reserve(expected)
+            held = expected
+            body = bytearray()
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body += message.get("body", b"")
+                    if len(body) > self.max_bytes:
+                        raise self._too_large(f"the body streamed so far ({len(body)} bytes)")
+                    if len(body) > held:
+                        self.budget.reserve(len(body) - held)
+                        held = len(body)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            error = RequestBodyTimedOut(
+                f"the body did not arrive in full within {self.body_timeout:g} s (--body_timeout)", "body"
+            )
+            await _refuse(scope, send, error)
+            self.budget.release(held)
+            return
+        except ServingError as error:
+            await _refuse(scope, send, error)
+            self.budget.release(held)
+            return
         content_type = headers.get(b"content-type", b"")
         if b"json" not in content_type.lower():
             # In place: outer middleware reads what routing writes into this same scope.
             new_headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope["headers"] = [*new_headers, (b"content-type", b"application/json")]
-        await self._run_watching(scope, body, receive, send)
+        try:
+            await self._run_watching(scope, bytes(body), receive, send)
+        finally:
+            self.budget.release(held)
+
+    def _too_large(self, size: str) -> BodyTooLarge:
+        return BodyTooLarge(
+            f"{size} is over this server's limit of {self.max_bytes} bytes (--max_body_bytes)", "body"
+        )
 
     async def _run_watching(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         disconnected = asyncio.Event()
@@ -159,7 +206,11 @@ class RequestBodyMiddleware:
             await asyncio.wait({handler, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not handler.done() and not answering:
-                log.info("%s %s: the client went away; request cancelled", scope["method"], scope["path"])
+                log.info(
+                    "%s %s: the client went away; request cancelled",
+                    loggable(scope["method"]),
+                    loggable(scope["path"]),
+                )
                 scope.setdefault("state", {})["cancelled"] = True
                 handler.cancel()
             watcher.cancel()

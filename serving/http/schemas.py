@@ -14,8 +14,29 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, S
 
 # Every integer a client sends is bounded, so no value can overflow numpy's int64 further down.
 MAX_INT = 2**31 - 1
+# A document object is echoed back in the answer: it holds only what the JSON encoder writes
+# (orjson: integers within 64 bits, at most 255 levels), with room to spare in depth.
+MAX_DOCUMENT_DEPTH = 32
+DOCUMENT_INT_RANGE = (-(2**63), 2**63 - 1)
 
 # ---- rerank (Cohere) ------------------------------------------------------------------------
+
+
+def document_object_problem(document: dict[str, Any]) -> str | None:
+    """What in a document object cannot be echoed back (nesting over MAX_DOCUMENT_DEPTH levels, an
+    integer beyond 64 bits), or None. Walked without recursion, whatever the depth."""
+    low, high = DOCUMENT_INT_RANGE
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DOCUMENT_DEPTH:
+                return f"nests objects and lists over {MAX_DOCUMENT_DEPTH} levels deep"
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            return "holds an integer beyond 64 bits (-2**63 to 2**63-1)"
+    return None
 
 
 def _check_documents(value: Any) -> list[str | dict[str, Any]]:
@@ -33,6 +54,9 @@ def _check_documents(value: Any) -> list[str | dict[str, Any]]:
                 raise ValueError(f"item {index}: 'text' must be a string")
             if isinstance(text, str) and not text:
                 raise ValueError(f"item {index}: 'text' is an empty string")
+            problem = document_object_problem(item)
+            if problem:
+                raise ValueError(f"item {index} {problem}")
         else:
             raise ValueError(f"item {index} must be a string or an object with a 'text' field")
     return value

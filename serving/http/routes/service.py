@@ -30,7 +30,6 @@ from serving.settings import ServerSettings
 Outcome = TypeVar("Outcome", RerankOutcome, EmbeddingsOutcome)
 
 
-
 @contextmanager
 def request_field_names(names: dict[str, str]) -> Iterator[None]:
     """Errors name the route's own request fields (TEI's `texts`, `inputs`), not the pipeline's."""
@@ -39,6 +38,7 @@ def request_field_names(names: dict[str, str]) -> Iterator[None]:
     except ServingError as error:
         error.field = names.get(error.field or "", error.field)
         raise
+
 
 @dataclass(frozen=True)
 class Served:
@@ -174,12 +174,14 @@ class ModelService:
         overflow: Overflow | None = None,
         max_tokens: int | None = None,
         normalized: bool | None = None,
+        uncounted: int = 0,
     ) -> Served:
         """prompt_name / input_type: one of the model's prompts (serving/pipelines/prompts.py); every
         embeddings route (OpenAI, TEI, Cohere) passes its request's choice here. overflow, max_tokens,
-        normalized: see EmbeddingsPipeline.embed (None: as exported)."""
+        normalized: see EmbeddingsPipeline.embed (None: as exported). uncounted: texts the route
+        adds to the client's (TEI's source sentence), not counted against --max_inputs."""
         count = len(texts if texts is not None else token_ids or [])
-        self.check_count(count, "input", self.settings.max_inputs, "--max_inputs")
+        self.check_count(count - uncounted, "input", self.settings.max_inputs, "--max_inputs")
 
         async def run(servable: Servable) -> EmbeddingsOutcome:
             assert isinstance(servable.pipeline, EmbeddingsPipeline)

@@ -170,6 +170,8 @@ def build_router(service: ModelService) -> APIRouter:
     async def similarity(body: TeiSimilarityRequest, request: Request) -> JSONBody:
         """Cosine similarity of a sentence with each of several (TEI)."""
         check_not_empty(body.inputs.sentences, "inputs.sentences")
+        limit = service.settings.max_inputs
+        service.check_count(len(body.inputs.sentences), "inputs.sentences", limit, "--max_inputs")
         parameters = body.parameters or SimilarityParameters()
         texts = [body.inputs.source_sentence, *body.inputs.sentences]
         served = await service.embed(
@@ -179,6 +181,7 @@ def build_router(service: ModelService) -> APIRouter:
             prompt_name=parameters.prompt_name,
             overflow=overflow(parameters.truncate, parameters.truncation_direction, None),
             normalized=True,
+            uncounted=1,
         )
         vectors = served.outcome.vectors
         characters = sum(len(text) for text in texts)
@@ -193,6 +196,8 @@ def build_router(service: ModelService) -> APIRouter:
             payload = await request.json()
         except ValueError as error:
             raise InvalidRequest("malformed JSON", field="body") from error
+        except RecursionError as error:
+            raise InvalidRequest("JSON nested too deeply", field="body") from error
         if not isinstance(payload, dict):
             raise InvalidRequest("must be a JSON object", field="body")
         handlers: list[tuple[type[BaseModel], Any]] = [
