@@ -1,10 +1,10 @@
 """Who may call, and how many at once: API keys, the concurrency gate and the memory budget of
 request bodies.
 
-Routes declare the first two as FastAPI dependencies (routes/__init__.py); AdmissionMiddleware
-(middleware.py) finds the route a request is for and applies them before reading its body, so a
-request without a key or over the limit costs no body read. Refusals are ServingErrors, so they
-go through the one error mapping (401, 429).
+routes/__init__.py says which routes need a key and which pass the gate (AccessRules);
+AdmissionMiddleware (middleware.py) finds the route a request is for and applies its rules before
+reading the body, so a request without a key or over the limit costs no body read. Refusals are
+ServingErrors, so they go through the one error mapping (401, 429).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import hmac
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from serving.errors import Overloaded, Unauthorized
@@ -113,13 +113,10 @@ class ApiKeys:
 
 
 class KeyCheck:
-    """Declared on a route: with keys configured, requests need `Authorization: Bearer <key>`."""
+    """With keys configured, a request needs `Authorization: Bearer <key>`."""
 
     def __init__(self, keys: ApiKeys) -> None:
         self.keys = keys
-
-    async def __call__(self) -> None:
-        """As a dependency it only marks the route; AdmissionMiddleware calls `check`."""
 
     def check(self, scope: Scope) -> None:
         if not self.keys.enabled:
@@ -132,15 +129,12 @@ class KeyCheck:
 
 
 class ConcurrencyGate:
-    """Declared on a route: at most `limit` of its requests in progress (from before the body is
-    read to the end of the answer); the next is refused at once (429)."""
+    """At most `limit` requests in progress (from before the body is read to the end of the
+    answer); the next is refused at once (429)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_progress = 0
-
-    async def __call__(self) -> None:
-        """As a dependency it only marks the route; AdmissionMiddleware calls `enter` and `leave`."""
 
     def enter(self) -> None:
         if self.in_progress >= self.limit:
@@ -175,16 +169,22 @@ class BodyBudget:
         self.held -= size
 
 
-def route_rules(scope: Scope) -> tuple[KeyCheck | None, ConcurrencyGate | None]:
-    """The key check and concurrency gate declared on the route the request is for (None, None for
-    a path no route takes: it ends in a 404 or 405 without reading the body). The route is recorded
-    in the scope as routing records it, so a request refused before routing is counted by route."""
-    for route in scope["app"].router.routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            scope["route"] = route
-            dependencies: list[Any] = [d.dependency for d in getattr(route, "dependencies", [])]
-            key = next((d for d in dependencies if isinstance(d, KeyCheck)), None)
-            gate = next((d for d in dependencies if isinstance(d, ConcurrencyGate)), None)
-            return key, gate
-    return None, None
+@dataclass
+class AccessRules:
+    """Which routes need a key and which pass the concurrency gate; routes not listed are open."""
+
+    rules: list[tuple[BaseRoute, KeyCheck | None, ConcurrencyGate | None]] = field(default_factory=list)
+
+    def add(self, routes: list[BaseRoute], key: KeyCheck | None, gate: ConcurrencyGate | None = None) -> None:
+        self.rules.extend((route, key, gate) for route in routes)
+
+    def find(self, scope: Scope) -> tuple[KeyCheck | None, ConcurrencyGate | None]:
+        """The rules of the route the request is for ((None, None) for an open route, or a path no
+        route takes: it ends in a 404 or 405 without reading the body). The route is recorded in the
+        scope as routing records it, so a request refused before routing is counted by route."""
+        for route, key, gate in self.rules:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                scope["route"] = route
+                return key, gate
+        return None, None

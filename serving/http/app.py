@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from serving.http.access import BodyBudget
+from serving.http.access import AccessRules, BodyBudget
 from serving.http.errors import install_error_handlers
 from serving.http.metrics import ServerMetrics
 from serving.http.middleware import AdmissionMiddleware, MetricsMiddleware, RequestContextMiddleware
@@ -51,11 +51,13 @@ def create_app(registry: ModelRegistry, settings: ServerSettings, manage_registr
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.include_router(build_router(registry, settings, metrics))
+    access = AccessRules()
+    app.include_router(build_router(registry, settings, metrics, access))
     # Added last = outermost: metrics see every request, including those admission refuses,
     # and every response carries x-request-id and x-total-time.
     app.add_middleware(
         AdmissionMiddleware,
+        access=access,
         max_bytes=settings.max_body_bytes,
         body_timeout=settings.body_timeout,
         budget=BodyBudget(settings.max_body_memory),

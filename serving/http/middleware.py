@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.client_text import loggable
 from serving.errors import BodyTooLarge, RequestBodyTimedOut, ServingError
-from serving.http.access import BodyBudget, route_rules
+from serving.http.access import AccessRules, BodyBudget
 from serving.http.errors import count_error, error_response, log_refusal
 from serving.http.metrics import ServerMetrics
 
@@ -97,8 +97,11 @@ class AdmissionMiddleware:
     is read as JSON too.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout: float, budget: BodyBudget) -> None:
+    def __init__(
+        self, app: ASGIApp, access: AccessRules, max_bytes: int, body_timeout: float, budget: BodyBudget
+    ) -> None:
         self.app = app
+        self.access = access
         self.max_bytes = max_bytes
         self.body_timeout = body_timeout
         self.budget = budget
@@ -107,7 +110,7 @@ class AdmissionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        key_check, gate = route_rules(scope)
+        key_check, gate = self.access.find(scope)
         try:
             if key_check is not None:
                 key_check.check(scope)
@@ -166,8 +169,10 @@ class AdmissionMiddleware:
             # In place: outer middleware reads what routing writes into this same scope.
             new_headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope["headers"] = [*new_headers, (b"content-type", b"application/json")]
+        payload = bytes(body)
+        body.clear()  # one copy of the body is held while it is answered, not two
         try:
-            await self._run_watching(scope, bytes(body), receive, send)
+            await self._run_watching(scope, payload, receive, send)
         finally:
             self.budget.release(held)
 

@@ -21,6 +21,7 @@ import openai
 import pytest
 
 from .conftest import REPO_ROOT, ExportedModel, ServerProcess, add_model, free_port, wait_until, write_config
+from .raw_http import raw_connection, read_response, request_head
 
 CROSS = "test/cross-encoder"
 MINILM = "test/minilm"
@@ -93,6 +94,15 @@ def test_model_routes_need_a_key(guarded: ServerProcess) -> None:
             assert answer.status_code == 200
 
 
+def test_a_request_without_a_key_is_refused_before_its_body_is_sent(guarded: ServerProcess) -> None:
+    """Only the headers of a 10 MB request are sent: the 401 must not wait for the body."""
+    with raw_connection(guarded, timeout=10) as connection:
+        connection.sendall(request_head("/v3/rerank", 10_000_000))
+        status, body, _ = read_response(connection)
+    assert status == 401, body
+    assert "authorization" in body["error"]
+
+
 def test_the_sdks_send_their_key(guarded: ServerProcess) -> None:
     reranked = cohere.ClientV2(api_key=KEY, base_url=guarded.url).rerank(
         model=CROSS, query="what is a panda?", documents=["a bear", "a car"]
@@ -163,6 +173,8 @@ def test_a_client_that_goes_away_cancels_its_batches(guarded: ServerProcess, htt
     time.sleep(1.0)
     assert batches_run(http) - settled <= 1
     assert settled - before < len(SLOW_BODY["documents"]) / 2  # far fewer than the request needed
+    # Counted (as 499) once its handler is done: its place under --max_concurrent_requests is free.
+    wait_until(lambda: 'status="499"' in http.get("/metrics").text)
 
 
 def test_requests_over_the_concurrency_limit_get_429_at_once(
@@ -178,6 +190,11 @@ def test_requests_over_the_concurrency_limit_get_429_at_once(
     assert not results, "the slow requests finished before the third one was sent"
     assert refused.status_code == 429, refused.text
     assert refused.headers["retry-after"] == "1"
+    # Refused before its body is read: only the headers are sent.
+    with raw_connection(guarded, timeout=10) as connection:
+        connection.sendall(request_head("/v3/rerank", 5_000_000, f"Authorization: Bearer {KEY}\r\n"))
+        status, body, _ = read_response(connection)
+    assert status == 429, body
     for thread in slow:
         thread.join()
     assert [r.status_code for r in results] == [504, 504]
@@ -242,6 +259,43 @@ def test_settings_come_from_the_environment_and_flags_win(repo: Path, tmp_path: 
         for process in processes.values():
             process.terminate()
             process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "problem"),
+    [
+        (["--api_key", "correct horse battery staple"], {}, "holds a space"),
+        ([], {"OVTEXT_API_KEYS": "correct horse battery staple"}, "holds a space"),
+        (["--api_key", "good, padded"], {}, "starts or ends with a space"),
+        (["--api_key", "tab\tinside"], {}, "control or non-ASCII"),
+    ],
+)
+def test_keys_with_spaces_or_controls_are_refused_at_start_up(
+    repo: Path, flags: list[str], env: dict[str, str], problem: str
+) -> None:
+    """Whitespace never splits keys (only commas do), and a key that breaks the rule stops the
+    server at start-up with one line that does not quote it."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "serving", "--config_path", str(repo / "config.json"), "--rest_port",
+         str(free_port()), *flags],
+        cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr
+    assert problem in completed.stderr
+    assert "horse" not in completed.stderr and "padded" not in completed.stderr
+
+
+def test_a_key_file_line_with_a_space_is_refused_at_start_up(repo: Path, tmp_path: Path) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# keys\ngood-key\ncorrect horse\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "serving", "--config_path", str(repo / "config.json"), "--rest_port",
+         str(free_port()), "--api_key_file", str(keys)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr
+    assert "keys.txt line 3: the key holds a space" in completed.stderr
+    assert "horse" not in completed.stderr
 
 
 def _ready(url: str) -> bool:

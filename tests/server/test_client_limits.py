@@ -5,16 +5,16 @@ test_stress.py under OVTEXT_STRESS=long)."""
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from .conftest import ExportedModel, ServerProcess, add_model, wait_until, write_config
+from .raw_http import NEVER_S, closed_by_server, raw_connection, read_response, request_head
 
 CROSS = "test/cross-encoder"
 FAST_BODY = {"model": CROSS, "query": "what is a panda?", "documents": ["a bear", "a car"]}
@@ -23,8 +23,6 @@ BODY_TIMEOUT = 5
 MAX_BODY = 2_000_000
 BODY_MEMORY = 3_000_000
 MAX_CONNECTIONS = 6
-# How long a test waits for the server to act on a limit before it counts as never.
-NEVER_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -51,48 +49,6 @@ def timed(repo: Path, start_server: Callable[..., ServerProcess]) -> ServerProce
 @pytest.fixture(scope="module")
 def capped(repo: Path, start_server: Callable[..., ServerProcess]) -> ServerProcess:
     return start_server(repo / "config.json", "--max_connections", str(MAX_CONNECTIONS))
-
-
-@contextmanager
-def raw_connection(server: ServerProcess) -> Iterator[socket.socket]:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=NEVER_S) as connection:
-        yield connection
-
-
-def request_head(path: str, length: int, extra: str = "") -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {length}\r\n{extra}\r\n"
-    ).encode()
-
-
-def read_response(connection: socket.socket) -> tuple[int, dict, bytes]:
-    """(status, JSON body, everything read) of the one response the server sends, then closes."""
-    received = b""
-    while b"\r\n\r\n" not in received:
-        chunk = connection.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed before a full response: {received!r}")
-        received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-    while len(body) < int(headers["content-length"]):
-        chunk = connection.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return int(lines[0].split()[1]), json.loads(body), received
-
-
-def closed_by_server(connection: socket.socket) -> bool:
-    """Whether the server closed the connection (after whatever it still sent)."""
-    try:
-        while connection.recv(65536):
-            pass
-    except ConnectionResetError:
-        pass
-    return True
 
 
 def test_a_client_dripping_its_headers_is_answered_408_and_disconnected(timed: ServerProcess) -> None:

@@ -145,6 +145,89 @@ def test_lone_surrogates_are_echoed_as_replacement_characters(http: httpx.Client
     assert query.status_code == 400 and query.json()["error"].startswith("query")
 
 
+def nested_list(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("path", ["/v1/rerank", "/v3/rerank"])
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ('"n": 123456789012345678901234567890', "integer beyond 64 bits"),
+        ('"n": -9223372036854775809', "integer beyond 64 bits"),
+        (f'"n": {nested_list(300)}', "levels deep"),
+        (f'"n": {nested_list(900)}', "levels deep"),
+        ('"n": ' + '{"a": ' * 40 + "1" + "}" * 40, "levels deep"),
+    ],
+)
+def test_a_document_object_that_cannot_be_echoed_is_a_400_naming_it(
+    live: ServerProcess, http: httpx.Client, path: str, extra: str, reason: str
+) -> None:
+    """/v1/rerank echoes documents by default: an object the encoder cannot write was a 500."""
+    body = f'{{"model": "{CROSS}", "query": "q", "documents": ["fine", {{"text": "a", {extra}}}]}}'
+    response = http.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("documents: item 1") and reason in response.json()["error"]
+    assert "Traceback" not in live.log()
+
+
+def test_what_a_document_object_may_hold_is_echoed(http: httpx.Client) -> None:
+    document = {"text": "a", "n": 2**63 - 1, "low": -(2**63), "deep": [[[[{"k": [1, 2.5, None]}]]]]}
+    response = http.post("/v1/rerank", json={"model": CROSS, "query": "q", "documents": [document]})
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["document"] == document
+
+
+@pytest.mark.parametrize("path", ["/", "/invocations", "/v3/rerank", "/v3/embeddings", "/embed"])
+def test_json_nested_past_the_parser_is_a_client_error(
+    live: ServerProcess, http: httpx.Client, path: str
+) -> None:
+    for body in (f'{{"inputs": {nested_list(5000)}}}', f'{{"texts": ["a"], "query": {nested_list(5000)}}}'):
+        response = http.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert 400 <= response.status_code < 500, response.text
+        assert "RecursionError" not in response.text
+    assert "Traceback" not in live.log()
+
+
+def test_client_text_reaches_the_log_escaped_and_bounded(live: ServerProcess, http: httpx.Client) -> None:
+    forged = "x\n2026-01-01 00:00:00,000 INFO serving.http: forged line\x1b[31m\x00"
+    for name in (forged, "m" * 1_000_000):
+        response = http.post("/v3/rerank", json={"model": name, "query": "q", "documents": ["d"]})
+        assert response.status_code == 404
+    log = live.log()
+    assert "forged line" in log and "\x1b" not in log and "\x00" not in log
+    assert not any(line.startswith("2026-01-01") for line in log.splitlines())
+    assert "x\\x0a2026-01-01" in log and "\\x1b[31m\\x00" in log
+    assert max(len(line) for line in log.splitlines()) < 2000
+    assert "more characters]" in log
+
+
+def test_redoc_and_the_oauth2_page_are_gone_and_slashes_are_not_redirected(http: httpx.Client) -> None:
+    assert http.get("/docs").status_code == 200 and http.get("/openapi.json").status_code == 200
+    for path in ("/redoc", "/docs/oauth2-redirect"):
+        assert http.get(path).status_code == 404, path
+    slashed = http.post(
+        "/v3/rerank/",
+        json={"model": CROSS, "query": "q", "documents": ["d"]},
+        headers={"Host": "attacker.example"},
+        follow_redirects=False,
+    )
+    assert slashed.status_code == 404, slashed.headers
+    assert "location" not in slashed.headers
+    assert "trailing slash" in slashed.json()["error"]
+
+
+def test_similarity_takes_max_inputs_sentences_beside_its_source(http: httpx.Client) -> None:
+    def post(count: int) -> httpx.Response:
+        inputs = {"source_sentence": "a", "sentences": ["b"] * count}
+        return http.post("/similarity", json={"model": MINILM, "inputs": inputs})
+
+    assert post(2048).status_code == 200
+    over = post(2049)
+    assert over.status_code == 422, over.text
+    assert over.json()["error"].startswith("inputs.sentences: 2049 items")
+
+
 def test_non_finite_model_output_is_an_error_never_nan(http: httpx.Client) -> None:
     fine = http.post("/v3/rerank", json={"model": NAN_MODEL, "query": "q", "documents": ["one zebra", "cat"]})
     assert fine.status_code == 200

@@ -12,9 +12,12 @@ Each test writes a one-line summary to $OVTEXT_STRESS_SUMMARY (make stress print
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import socket
 import statistics
+import sys
 import threading
 import time
 from collections import Counter
@@ -31,7 +34,7 @@ import pytest
 from serving.repository.layout import read_tokenizer_info
 from tests.support.repository import copy_version_in, remove_version
 
-from .conftest import ExportedModel, HFReranker, ServerProcess, add_model, write_config
+from .conftest import ExportedModel, HFReranker, ServerProcess, add_model, wait_until, write_config
 from .stress_summary import summary
 
 LONG = os.environ.get("OVTEXT_STRESS") == "long"
@@ -378,3 +381,138 @@ def test_soak_memory_threads_and_files_hold_steady(
     assert not tally.wrong, tally.wrong[:10]
     assert growth < 0.05
     assert max(threads) - min(threads) <= 2 and max(files) - min(files) <= 4
+
+
+# ---- slow, idle and greedy clients (long forms of test_client_limits.py) ------------------------
+
+needs_long = pytest.mark.skipif(not LONG, reason="long form: make stress (OVTEXT_STRESS=long)")
+FAST_RERANK = {"model": "test/cross-encoder", "query": "q", "documents": ["a bear", "a car"]}
+
+
+@pytest.fixture(scope="module")
+def small_repo(exported_models: dict[str, ExportedModel], tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("clients") / "models"
+    root.mkdir()
+    add_model(root, exported_models["test/cross-encoder"])
+    write_config(root, ["test/cross-encoder"])
+    return root
+
+
+def open_connections(port: int, count: int) -> list[socket.socket]:
+    connections = []
+    for _ in range(count):
+        connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+        connection.setblocking(False)
+        connections.append(connection)
+    return connections
+
+
+def still_open(connections: list[socket.socket]) -> list[socket.socket]:
+    """The connections the server has not closed (reading and dropping whatever it sent)."""
+    alive = []
+    for connection in connections:
+        try:
+            while True:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+        except BlockingIOError:
+            alive.append(connection)
+        except OSError:
+            pass
+    return alive
+
+
+def answer_status(url: str) -> int | str:
+    try:
+        return httpx.post(f"{url}/v3/rerank", json=FAST_RERANK, timeout=10).status_code
+    except httpx.HTTPError as error:
+        return type(error).__name__
+
+
+@needs_long
+def test_two_thousand_dripping_connections_are_closed_by_the_header_timeout(
+    small_repo: Path, start_server: Callable[..., ServerProcess]
+) -> None:
+    server = start_server(small_repo / "config.json", "--header_timeout", "10")
+    connections = open_connections(server.port, 2000)
+    for connection in connections:
+        connection.sendall(b"POST /v3/rerank HTTP/1.1\r\nHost: test\r\n")
+    started, statuses = time.monotonic(), Counter()
+    alive = connections
+    while alive and time.monotonic() - started < 60:
+        for connection in alive:
+            with contextlib.suppress(OSError):
+                connection.send(b"X-Drip: 1\r\n")  # a header line every 5 s, as the probe sent
+        statuses[answer_status(server.url)] += 1
+        time.sleep(5)
+        alive = still_open(alive)
+    seconds = time.monotonic() - started
+    for connection in connections:
+        connection.close()
+    summary(
+        f"2000 dripping connections: {len(alive)} open after {seconds:.0f} s; "
+        f"normal requests meanwhile {dict(statuses)}"
+    )
+    assert not alive
+    assert set(statuses) == {200}
+
+
+@needs_long
+def test_forty_stalled_ten_megabyte_bodies_stay_within_the_body_memory_budget(
+    small_repo: Path, start_server: Callable[..., ServerProcess]
+) -> None:
+    """Each sends 10 MB of a declared 10.4 MB and stalls (before the budget: +486 MB measured)."""
+    server = start_server(small_repo / "config.json", "--body_timeout", "20")
+    pid = server.process.pid
+    assert answer_status(server.url) == 200
+    before = process_counts(pid)[0]
+    declared, sent = 10_400_000, 10_000_000  # under the 10 MiB --max_body_bytes
+    head = (f"POST /v3/rerank HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {declared}\r\n\r\n").encode()  # fmt: skip
+    connections, refused = [], 0
+    for _ in range(40):
+        connection = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        connection.sendall(head)
+        with contextlib.suppress(OSError):  # a refused body may be cut short
+            connection.sendall(b" " * sent)
+        connection.setblocking(False)
+        connections.append(connection)
+    time.sleep(3)
+    peak = process_counts(pid)[0]
+    for connection in connections:
+        with contextlib.suppress(BlockingIOError):  # nothing yet: the body was taken
+            refused += b" 429 " in connection.recv(65536)
+    wait_until(lambda: not still_open(connections), timeout=120)
+    after = process_counts(pid)[0]
+    status = answer_status(server.url)
+    for connection in connections:
+        connection.close()
+    grown, kept = (peak - before) / 1024, (after - before) / 1024
+    summary(f"40 stalled 10 MB bodies: RSS +{grown:.0f} MB while stalled (budget 256 MB), +{kept:.0f} MB "
+            f"after they closed; {refused} refused with 429 before their body was read")  # fmt: skip
+    assert grown < 256 + 64
+    assert refused >= 40 - 256 * 1024 * 1024 // declared
+    assert status == 200
+
+
+@needs_long
+def test_six_hundred_half_open_connections_under_a_512_descriptor_limit_get_clear_refusals(
+    small_repo: Path, start_server: Callable[..., ServerProcess]
+) -> None:
+    """Before: normal requests timed out (Too many open files). Now the connection cap (the limit
+    minus 128) answers 503 at once, and the header timeout frees the held connections."""
+    command = ("prlimit", "--nofile=512:512", sys.executable, "-m", "serving")
+    server = start_server(small_repo / "config.json", "--header_timeout", "10", command=command)
+    connections = open_connections(server.port, 600)
+    during = Counter(answer_status(server.url) for _ in range(5))
+    wait_until(lambda: not still_open(connections), timeout=60)
+    after = answer_status(server.url)
+    for connection in connections:
+        connection.close()
+    summary(
+        f"600 half-open connections at 512 descriptors: normal requests during {dict(during)}, after {after}"
+    )
+    assert set(during) <= {200, 503}
+    assert after == 200
+    assert "Too many open files" not in server.log()
