@@ -84,7 +84,7 @@ TEI_SIMILARITY = {"model": EMBEDDER, "inputs": {"source_sentence": "a", "sentenc
 # A valid body for every POST route (each alias path too), the start of every hostile variant.
 VALID_BODIES: list[tuple[str, dict[str, Any]]] = [
     *[(path, {"model": RERANKER, "query": "q", "documents": ["d", {"text": "t", "k": "v"}],
-              "return_documents": True, "rank_fields": ["text", "k"], "instruction": "i"})
+              "return_documents": True, "rank_fields": ["text", "k"]})
       for path in RERANK_PATHS],
     *[(path, {"model": EMBEDDER, "input": ["a", "b"], "user": "u", "input_type": "query"})
       for path in EMBEDDINGS_PATHS],
