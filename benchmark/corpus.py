@@ -3,7 +3,7 @@
     python -m benchmark.corpus                      # part of `make bench`; rewrites README's corpus table
     python -m benchmark.corpus --texts 2000 --no_ray --work_dir /tmp/c    # a quick partial run
 
-The corpus is seeded sentences about the synthetic subjects (export_models/synthetic_data.py),
+The corpus is seeded sentences about the synthetic subjects (tools/synthetic_data.py),
 1-6 facts per text (about 10-130 tokens). Every run is the same command line
 (`python -m serving.jobs embeddings ...`) in a fresh process, one after the other: in-process
 (with the export's NUM_STREAMS 1, then with 2), then on a local two-node Ray cluster
@@ -28,7 +28,7 @@ from typing import Any
 
 import click
 
-from export_models.synthetic_data import SUBJECTS
+from tools.synthetic_data import SUBJECTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = REPO_ROOT / "deploy" / "ray" / "local-cluster.sh"

@@ -66,7 +66,7 @@ def _input_of_8192_tokens(source: Path) -> str:
     "--work_dir", type=click.Path(path_type=Path), default=None, help="Kept for reuse (default: a new one)."
 )
 def main(layers: int, documents: int, weight_format: str, work_dir: Path | None) -> None:
-    from export_models.replicas import bge_m3_shaped_source
+    from tools.replicas import bge_m3_shaped_source
 
     source = bge_m3_shaped_source(layers)
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="long-context-"))

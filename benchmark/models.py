@@ -72,18 +72,18 @@ class PreparedModel:
 
 
 def _builders() -> dict[str, Callable[[], Path]]:
-    from export_models import demo_models
+    from tools import demo_models, xlmr_models
 
     return {
-        "bge_reranker_base": lambda: demo_models.bge_reranker_shaped_source("base"),
-        "xlmr_reranker": demo_models.xlmr_reranker_source,
+        "bge_reranker_base": lambda: xlmr_models.bge_reranker_shaped_source("base"),
+        "xlmr_reranker": xlmr_models.xlmr_reranker_source,
         "cross_encoder": demo_models.cross_encoder_source,
         "minilm": demo_models.minilm_source,
     }
 
 
 def source_folder(choice: ModelChoice, override: Path | None = None) -> Path:
-    """The Hugging Face folder of a model: an explicit override, or built by demo_models."""
+    """The Hugging Face folder of a model: an explicit override, or built by tools/."""
     if override is not None:
         return override
     return _builders()[choice.builder]()

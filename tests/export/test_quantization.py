@@ -22,6 +22,7 @@ from export_models.errors import InvalidOptionError
 from export_models.hf_reference import HFRerankReference
 from serving.repository.layout import MODEL_XML, Task, read_model_info
 from tests.support.exports import activation_quantizers
+from tools import calibration_sets
 
 MODEL = "tiny"
 
@@ -221,8 +222,8 @@ def test_shipped_sets_are_generated_held_out_and_multilingual() -> None:
     for task in Task:
         calibration = calibration_data.shipped(task, "calibration")
         evaluation = calibration_data.shipped(task, "evaluation")
-        assert calibration == calibration_data.generate(task, "calibration")  # the files are up to date
-        assert evaluation == calibration_data.generate(task, "evaluation")
+        assert calibration == calibration_sets.generate(task, "calibration")  # the files are up to date
+        assert evaluation == calibration_sets.generate(task, "evaluation")
         assert (
             calibration_data.item_count(calibration) >= 400 and calibration_data.item_count(evaluation) >= 250
         )

@@ -1,7 +1,7 @@
 """Model families: every replica exported once per session with the real CLI and served by one
 real server.
 
-The replicas (export_models/replicas.py) are built offline and cached like the other fixture
+The replicas (tools/replicas.py) are built offline and cached like the other fixture
 models ($OVTEXT_FIXTURE_CACHE). Exports run two at a time, each into its own repository; the
 served repository's config.json points at all of them.
 """
@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from benchmark.server_process import ServerProcess
-from export_models import replicas
 from serving.repository.layout import Task
+from tools import replicas
 
 
 @dataclass(frozen=True)

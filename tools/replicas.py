@@ -35,8 +35,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from export_models import synthetic_data
-from export_models.demo_models import _cached_build, train_xlmr_tokenizer, xlmr_reranker_config
+from tools import synthetic_data
+from tools.model_cache import cached_build
+from tools.xlmr_models import train_xlmr_tokenizer, xlmr_reranker_config
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -715,7 +716,7 @@ def replica_source(name: str, cache_dir: Path | None = None) -> Path:
         REPLICAS[name](out_dir)
         _finish(out_dir, f"{name}-{RECIPE_VERSION}")
 
-    return _cached_build(f"replica-{name}-{RECIPE_VERSION}", build, cache_dir)
+    return cached_build(f"replica-{name}-{RECIPE_VERSION}", build, cache_dir)
 
 
 # --- for the long-context memory measurement (benchmark/long_context.py), not the tests ------
@@ -737,6 +738,6 @@ def build_bge_m3_shaped(out_dir: Path, layers: int) -> None:
 
 def bge_m3_shaped_source(layers: int = 24, cache_dir: Path | None = None) -> Path:
     """HF folder of a random-weight model shaped like BAAI/bge-m3 (built on first use, cached)."""
-    return _cached_build(
+    return cached_build(
         f"bge-m3-shaped-{layers}-{RECIPE_VERSION}", lambda out: build_bge_m3_shaped(out, layers), cache_dir
     )
