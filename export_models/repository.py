@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from export_models.errors import (
     RepositoryNotWritableError,
     VersionExistsError,
 )
+from serving.files import write_text_atomically
 from serving.repository.config import (
     ConfigError,
     aliases_path,
@@ -531,42 +531,6 @@ def merged_config(
         entries = [e for i, e in enumerate(entries) if i not in positions]
         config[list_name] = entries
     return config
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Replace the file at path (through symlinks) so readers see the old or the new text, never a mix.
-
-    The text goes to a temp file beside the real file, which os.replace puts in its place; a
-    symlinked config.json (a Kubernetes ConfigMap mount) stays a link to the new file. The file
-    and then its folder are fsynced, so the rename survives a power loss.
-    """
-    target = Path(os.path.realpath(path))
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp_file:
-            temp_file.write(text)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    fsync_folder(target.parent)
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make renames into `folder` durable."""
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 # --- the final move ----------------------------------------------------------------------

@@ -25,7 +25,6 @@ node. Either way the driver writes the shards, so both produce the same files.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from serving.errors import ServingError
+from serving.files import write_atomically
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.rerank import RerankPipeline
@@ -332,21 +332,8 @@ def prepare_output(plan: JobPlan) -> list[Shard]:
         raise CorpusError(f"{plan.output} exists and is not the output of a corpus job")
     else:
         plan.output.mkdir(parents=True, exist_ok=True)
-        _write_atomically(manifest_path, lambda path: path.write_text(json.dumps(manifest, indent=1) + "\n"))
+        write_atomically(manifest_path, lambda path: path.write_text(json.dumps(manifest, indent=1) + "\n"))
     return [shard for shard in plan.shards if not (plan.output / shard.file_name).is_file()]
-
-
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    with open(temporary, "rb") as written:
-        os.fsync(written.fileno())
-    os.replace(temporary, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def write_shard(plan: JobPlan, shard: Shard, inputs: pa.Table, results: pa.Table) -> None:
@@ -361,7 +348,7 @@ def write_shard(plan: JobPlan, shard: Shard, inputs: pa.Table, results: pa.Table
     table = inputs.slice(shard.start, shard.stop - shard.start).select(kept)
     table = table.add_column(0, ROW_COLUMN, results.column(ROW_COLUMN))
     table = table.append_column(plan.task.result_column, results.column(plan.task.result_column))
-    _write_atomically(plan.output / shard.file_name, lambda path: pq.write_table(table, path))
+    write_atomically(plan.output / shard.file_name, lambda path: pq.write_table(table, path))
 
 
 # ---- running ---------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 
 from export_models import convert_tokenizer, repository, source
 from export_models.errors import InvalidOptionError
-from export_models.repository import validate_model_name, write_text_atomically
+from export_models.repository import validate_model_name
+from serving.files import write_text_atomically
 from serving.repository.layout import GRAPH_FILE
 
 # --- model names and folders ---------------------------------------------------------------

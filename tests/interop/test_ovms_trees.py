@@ -33,6 +33,7 @@ import pytest
 from benchmark.server_process import ServerProcess
 from export_models.hf_reference import HFEmbeddingReference, HFRerankReference
 from export_models.ovms_compat import ovms_warnings
+from serving.files import write_text_atomically
 from serving.repository.layout import (
     FLAT_MODEL_XML,
     FLAT_TOKENIZER_XML,
@@ -237,9 +238,7 @@ class Trees:
         return self.root / "config.json"
 
     def write_config(self, config: dict[str, Any]) -> None:
-        temporary = self.root / "config.json.tmp"
-        temporary.write_text(json.dumps(config, indent=4))
-        temporary.replace(self.config_path)
+        write_text_atomically(self.config_path, json.dumps(config, indent=4))
 
 
 def model_entry(name: str, base_path: Path | str, **extra: Any) -> dict[str, Any]:
