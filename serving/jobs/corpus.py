@@ -54,7 +54,7 @@ from serving.repository.config import (
     with_cpu_plugin_config,
 )
 from serving.repository.layout import Task
-from serving.repository.versions import VersionFiles, scan_versions
+from serving.repository.versions import VersionFiles, scan_versions, version_to_run
 
 MANIFEST_FILE = "_ovtext_job.json"
 ROW_COLUMN = "row"  # the row's index in the input, in every output shard
@@ -156,14 +156,12 @@ def choose_model(
 ) -> ModelRef:
     """The model and version a job runs: `version`, else the highest one the version policy serves."""
     spec, versions = resolve_model(config_path, name, task)
-    if version is None:
-        selected = spec.model.version_policy.select(versions.keys())
-        if not selected:
-            raise CorpusError(f"'{spec.name}' has no complete version in {spec.model.base_path}")
-        version = selected[0]
-    elif version not in versions:
+    chosen = version_to_run(spec.model.version_policy, versions.keys(), version)
+    if chosen is None and version is None:
+        raise CorpusError(f"'{spec.name}' has no complete version in {spec.model.base_path}")
+    if chosen is None:
         raise CorpusError(f"'{spec.name}' has no complete version {version} (versions: {sorted(versions)})")
-    return ModelRef(config_path.resolve(), spec.name, version, dict(plugin_config or {}))
+    return ModelRef(config_path.resolve(), spec.name, chosen, dict(plugin_config or {}))
 
 
 @dataclass
