@@ -30,10 +30,10 @@ from benchmark import report
 from benchmark.config import CONFIGS, WEIGHT_FORMATS, BenchConfig
 from benchmark.measure import Measurement, MemoryProbe, measure
 from benchmark.models import PreparedModel, prepare_models
-from benchmark.server_process import ServerProcess
 from benchmark.systems import REFERENCE_SYSTEM, SYSTEMS, Kind, ServerRunner, SystemSpec
 from benchmark.worker import WorkerJob, output_path
 from benchmark.workloads import Workload, WorkloadSpec, generate, save
+from tools.server_process import ServerProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -164,7 +164,7 @@ def _run_server(
     log_path = plan.work_dir / "logs" / f"{spec.key}-{model.key}.log"
     results = []
     try:
-        with ServerProcess(config_path, [model.served_name], log_path, extra_args=spec.server_args) as server:
+        with ServerProcess(config_path, log_path, *spec.server_args, models=[model.served_name]) as server:
             runner = ServerRunner(spec, model, server.base_url)
             memory = MemoryProbe(server.pid)
             for workload in workloads:

@@ -18,8 +18,9 @@ import httpx
 import numpy as np
 import pytest
 
+from tools.server_process import ServerProcess
+
 from .conftest import EMBEDDER, RERANKER
-from .launch import Served, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "optimum", "nncf", "pyarrow", "ray")
@@ -77,10 +78,10 @@ def test_the_base_install_serves_without_torch(deploy_repo: Path, wheel: Path, t
     assert location.startswith(str(venv)), location  # the installed wheel, not this checkout
     assert importable == "[]", f"importable in the serving install: {importable}"
 
-    port = free_port()
-    command = [str(venv / "bin" / "ovtext-serve"), "--config_path", str(deploy_repo / "config.json"),
-               "--rest_port", str(port)]  # fmt: skip
-    server = Served(command, port, tmp_path / "server.log", env=ISOLATED)
+    server = ServerProcess(
+        deploy_repo / "config.json", tmp_path / "server.log",
+        command=[str(venv / "bin" / "ovtext-serve")], env=ISOLATED, cwd=tmp_path,
+    )  # fmt: skip
     try:
         server.wait_ready()
         rerank = httpx.post(

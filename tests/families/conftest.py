@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmark.server_process import ServerProcess
 from serving.repository.layout import Task
 from tools import replicas
+from tools.server_process import ServerProcess
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,11 @@ def family_server(
     entries = [{"name": name, "base_path": str(item.folder)} for name, item in family_exports.items()]
     config_path = root / "config.json"
     config_path.write_text(json.dumps({"model_config_list": [], "mediapipe_config_list": entries}))
-    with ServerProcess(config_path, list(family_exports), root / "server.log") as server:
+    with ServerProcess(config_path, root / "server.log", models=list(family_exports)) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def family_client(family_server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=family_server.root_url, timeout=300) as client:
+    with httpx.Client(base_url=family_server.url, timeout=300) as client:
         yield client

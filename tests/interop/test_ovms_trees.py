@@ -30,7 +30,6 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from benchmark.server_process import ServerProcess
 from export_models.hf_reference import HFEmbeddingReference, HFRerankReference
 from export_models.ovms_compat import ovms_warnings
 from serving.files import write_text_atomically
@@ -43,6 +42,7 @@ from serving.repository.layout import (
     read_model_info,
     read_tokenizer_info,
 )
+from tools.server_process import ServerProcess
 
 from .graph_texts import OVMS_RERANK_OV, old_ovtext_rerank
 from .ovms_protos import compile_protos, parse_strictly
@@ -310,13 +310,13 @@ def trees(
 
 @pytest.fixture(scope="module")
 def server(trees: Trees) -> Iterator[ServerProcess]:
-    with ServerProcess(trees.config_path, SERVED, trees.root.parent / "server.log") as running:
+    with ServerProcess(trees.config_path, trees.root.parent / "server.log", models=SERVED) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.root_url, timeout=120) as http:
+    with httpx.Client(base_url=server.url, timeout=120) as http:
         yield http
 
 
