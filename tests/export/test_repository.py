@@ -153,7 +153,7 @@ def test_merged_config_removes_duplicates_of_its_own_entry() -> None:
 
 
 def test_rerank_graph_and_subconfig_parse_back(exported: Callable[..., Exported]) -> None:
-    """The default (--graph_format legacy) graph: OVMS's seed-era three nodes."""
+    """The default (--graph_format legacy) graph: OVMS's legacy three nodes."""
     export = exported("cross-encoder", "fp32")
     graph = pbtxt.parse((export.model_dir / "graph.pbtxt").read_text())
     assert graph["input_stream"] == "REQUEST_PAYLOAD:input"

@@ -1,10 +1,10 @@
-"""One server reads every kind of tree: OVMS's seed-era and current forms, optimum-cli folders, ours.
+"""One server reads every kind of tree: OVMS's legacy and current forms, optimum-cli folders, ours.
 
 Built once per module (tiny models, one server):
 - plain `optimum-cli export openvino` folders (tokenizer conversion on) of the BERT cross-encoder,
   the tiny XLM-R reranker and all-MiniLM-L6-v2, named in config.json's model_config_list and
   mediapipe_config_list with no graph at all;
-- a seed-era OpenVINO Model Server tree (its `rerank`/`embeddings` export of 2024.5-2025.x) written
+- a legacy OpenVINO Model Server tree (its `rerank`/`embeddings` export of 2024.5-2025.x) written
   by hand from its templates: three-node graph.pbtxt, subconfig.json with TABs, versioned IRs with the
   Hugging Face configs in `model_info` runtime info; the tokenizers' layout runtime info removed, as
   openvino-tokenizers before 2025.1 wrote none;
@@ -167,7 +167,7 @@ def drop_rt_info(model: ov.Model, *keys: str) -> None:
 
 
 def seed_tree(folder: Path, name: str, task: Task, source: Path, optimum_folder: Path) -> None:
-    """OVMS's seed-era export of `source`, version 1, by its steps: the rerank tokenizer converted
+    """OVMS's legacy export of `source`, version 1, by its steps: the rerank tokenizer converted
     without special tokens (model_max_length = max_doc_length), the embeddings tokenizer with them."""
     from openvino_tokenizers import convert_tokenizer
     from transformers import AutoTokenizer

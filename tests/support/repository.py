@@ -64,7 +64,7 @@ _CALCULATOR_OPTIONS = re.compile(
 
 
 def set_graph_options(model_folder: Path, **options: Any) -> None:
-    """Rewrite node options of graph.pbtxt; one the graph lacks (OVMS's seed-era message has no
+    """Rewrite node options of graph.pbtxt; one the graph lacks (OVMS's legacy message has no
     max_doc_length, pooling or truncate: the export keeps them in runtime info) is added to the
     node's options, where this server reads it first."""
     path = model_folder / GRAPH_FILE
