@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from export_models.cli import EXPORT_SCRIPT
-from export_models.repository import REPOSITORY_LOCK
+from export_models.repository.staging import REPOSITORY_LOCK
 from tests.support.exports import Exported
 from tests.support.repository import copy_model
 

@@ -21,7 +21,8 @@ import openvino as ov
 import pytest
 
 from export_models.errors import VersionExistsError
-from export_models.repository import plan_export, servable_versions, version_at_commit
+from export_models.repository import plan_export, servable_versions
+from export_models.repository.commit import version_at_commit
 from serving.pipelines.batching import BatchPolicy
 from serving.registry.loader import LoadError, load_servable
 from serving.repository.config import read_config, read_servable_spec

@@ -20,7 +20,9 @@ import pytest
 from export_models import pipeline
 from export_models import source as source_module
 from export_models.errors import InvalidOptionError
-from export_models.repository import REPOSITORY_LOCK, STAGING_PREFIX, merged_config, servable_versions
+from export_models.repository import servable_versions
+from export_models.repository.config_json import merged_config
+from export_models.repository.staging import REPOSITORY_LOCK, STAGING_PREFIX
 from serving.repository import pbtxt
 from serving.repository.config import (
     EmbeddingsOptions,
