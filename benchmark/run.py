@@ -26,7 +26,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from benchmark import report
+from benchmark import analysis, report
 from benchmark.config import CONFIGS, WEIGHT_FORMATS, BenchConfig
 from benchmark.measure import Measurement, MemoryProbe, measure
 from benchmark.models import PreparedModel, prepare_models
@@ -243,9 +243,9 @@ def run(plan: RunPlan) -> int:
             runner = _run_worker if system.in_process else _run_server
             measurements += runner(system, model, chosen, plan)
 
-    rows = report.build_rows(workloads, measurements, plan.work_dir / "outputs")
-    exports = report.export_reports(models)
-    checks = report.check_targets(config, rows, exports)
+    rows = analysis.build_rows(workloads, measurements, plan.work_dir / "outputs")
+    exports = analysis.export_reports(models)
+    checks = analysis.check_targets(config, rows, exports)
     machine["duration_min"] = round((time.monotonic() - started) / 60, 1)
     model_labels = {key: model.label for key, model in models.items()}
     block = report.markdown(config, workloads, rows, checks, machine, model_labels, exports)
