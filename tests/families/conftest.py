@@ -39,18 +39,20 @@ EXPORTS: dict[str, FamilyExport] = {
     "qwen3-reranker": FamilyExport("qwen3-reranker", Task.RERANK),
     "qwen3-reranker-seq-cls": FamilyExport("qwen3-reranker-seq-cls", Task.RERANK),
     "mxbai-rerank-v2": FamilyExport("mxbai-rerank-v2", Task.RERANK),
-    "mxbai-rerank-v1": FamilyExport("mxbai-rerank-v1", Task.RERANK),
+    "deberta-v2": FamilyExport("deberta-v2", Task.RERANK),
     "modernbert-reranker": FamilyExport("modernbert-reranker", Task.RERANK),
     "modernbert-reranker-int8": FamilyExport("modernbert-reranker", Task.RERANK, "int8"),
     "custom-code": FamilyExport("custom-code", Task.RERANK, options=("--trust_remote_code",)),
     "qwen3-embedding": FamilyExport("qwen3-embedding", Task.EMBEDDINGS),
     "qwen3-embedding-int8": FamilyExport("qwen3-embedding", Task.EMBEDDINGS, "int8"),
     "mpnet": FamilyExport("mpnet", Task.EMBEDDINGS),
-    "nomic-embed-v1.5": FamilyExport("nomic-embed-text-v1.5", Task.EMBEDDINGS),
+    "nomic-embed-v1.5": FamilyExport("nomic-embed-v1.5", Task.EMBEDDINGS),
     "modernbert-embed": FamilyExport("modernbert-embed", Task.EMBEDDINGS),
-    "long-xlmr": FamilyExport("long-xlmr", Task.EMBEDDINGS),
-    "e5": FamilyExport(
-        "e5", Task.EMBEDDINGS, options=("--prompt", "query=query: ", "--prompt", "document=passage: ")
+    "xlm-roberta-long": FamilyExport("xlm-roberta-long", Task.EMBEDDINGS),
+    "xlm-roberta-e5": FamilyExport(
+        "xlm-roberta-e5",
+        Task.EMBEDDINGS,
+        options=("--prompt", "query=query: ", "--prompt", "document=passage: "),
     ),
 }
 
