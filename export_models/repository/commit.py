@@ -21,7 +21,7 @@ from export_models.repository.config_json import config_base_path, merged_config
 from export_models.repository.names import check_model_placement, write_aliases
 from export_models.repository.staging import RepositoryPlan, repository_lock
 from export_models.repository.versions import model_folder_in_use, taken_versions
-from serving.files import write_text_atomically
+from serving.atomic_write import write_text_atomically
 from serving.repository.config import is_flat_folder
 from serving.repository.layout import GRAPH_FILE, SUBCONFIG_FILE, TOKENIZER_DIR
 

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from export_models.errors import InvalidOptionError, InvalidRepositoryConfigError
 from export_models.repository.config_json import configured_names, read_repository_config
-from serving.files import write_text_atomically
+from serving.atomic_write import write_text_atomically
 from serving.repository.config import ConfigError, aliases_path, find_alias_clash, read_aliases
 from serving.repository.layout import GRAPH_FILE, TOKENIZER_DIR, Task
 

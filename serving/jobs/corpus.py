@@ -39,8 +39,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from serving.atomic_write import write_atomically
 from serving.errors import ServingError
-from serving.files import write_atomically
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.rerank import RerankPipeline

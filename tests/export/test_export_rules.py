@@ -13,7 +13,7 @@ import pytest
 from export_models import convert_tokenizer, source
 from export_models.errors import InvalidOptionError
 from export_models.repository.names import check_model_placement, validate_model_name
-from serving.files import write_text_atomically
+from serving.atomic_write import write_text_atomically
 from serving.repository.layout import GRAPH_FILE
 
 # --- model names and folders ---------------------------------------------------------------

@@ -32,7 +32,7 @@ import pytest
 
 from export_models.hf_reference import HFEmbeddingReference, HFRerankReference
 from export_models.ovms_compat import ovms_warnings
-from serving.files import write_text_atomically
+from serving.atomic_write import write_text_atomically
 from serving.repository.layout import (
     FLAT_MODEL_XML,
     FLAT_TOKENIZER_XML,

@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from serving.files import write_text_atomically
+from serving.atomic_write import write_text_atomically
 from serving.repository.config import read_graph
 from serving.repository.layout import CONFIG_FILE, GRAPH_FILE, SUBCONFIG_FILE, TOKENIZER_DIR
 
