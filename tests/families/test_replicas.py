@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from serving.repository.families import FAMILIES, find_family
 from tools.replicas import REPLICAS, replica_source
 
@@ -19,6 +21,7 @@ def test_every_recipe_has_a_replica_named_after_it() -> None:
             assert key.startswith(replica.family), f"{key} stands for {replica.family}: name it after it"
 
 
+@pytest.mark.slow  # builds every replica on a cold cache
 def test_the_export_finds_each_replicas_recipe() -> None:
     for key, replica in REPLICAS.items():
         source = replica_source(key)
