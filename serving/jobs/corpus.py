@@ -1,6 +1,6 @@
 """Corpus jobs: embed a corpus, or score query-candidate lists, into Parquet shards.
 
-The work is done by the server's own pipeline: `load_servable` builds exactly what the server
+The work is done by the server's own pipeline: `load_version` builds exactly what the server
 serves (tokenizer IR, framing, chunking, the batching core with its length-sorted batches,
 pooling or scoring), and each block of rows is one call of its blocking form on the calling
 thread. Nothing here batches on its own.
@@ -45,7 +45,7 @@ from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.rerank import RerankPipeline
 from serving.pipelines.run import RequestLimits
-from serving.registry.loader import LoadError, Servable, load_servable
+from serving.registry.loader import LoadedVersion, LoadError, load_version
 from serving.repository.config import (
     ConfigError,
     ServableSpec,
@@ -170,7 +170,7 @@ class LoadedModel:
     (OpenVINO can crash when a tokenizer or model is freed after its Core)."""
 
     core: ov.Core
-    servable: Servable
+    servable: LoadedVersion
 
     def close(self) -> None:
         self.servable.close()
@@ -184,7 +184,7 @@ def load_model(ref: ModelRef, task: Task) -> LoadedModel:
     core = ov.Core()
     spec = with_cpu_plugin_config(spec, ref.plugin_config)
     try:
-        servable = load_servable(
+        servable = load_version(
             core, spec, versions[ref.version], BatchPolicy(), RequestLimits(), ref.config_path.parent
         )
     except LoadError as err:
@@ -195,7 +195,7 @@ def load_model(ref: ModelRef, task: Task) -> LoadedModel:
 # ---- one block of rows -----------------------------------------------------------------------
 
 
-def run_block(servable: Servable, task: CorpusTask, block: pa.Table) -> pa.Table:
+def run_block(servable: LoadedVersion, task: CorpusTask, block: pa.Table) -> pa.Table:
     """The `row` column of `block` and the result column, computed by the server's pipeline."""
     first = block.column(ROW_COLUMN)[0].as_py() if block.num_rows else 0
     try:

@@ -18,7 +18,7 @@ import pytest
 from export_models.hf_reference import HFRerankReference
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.rerank import RerankPipeline
-from serving.registry.loader import load_servable
+from serving.registry.loader import load_version
 from serving.repository.config import read_config, read_servable_spec
 from serving.repository.layout import MODEL_XML, read_model_info
 from serving.repository.versions import scan_versions
@@ -68,7 +68,7 @@ def test_two_label_reranker_scores_softmax_of_relevant_everywhere(
     assert read_model_info(ov.Core().read_model(spec.model.base_path / "1" / MODEL_XML)).num_labels == 2
 
     # The server's own loader and pipeline, on the exported version.
-    servable = load_servable(ov.Core(), spec, files, BatchPolicy())
+    servable = load_version(ov.Core(), spec, files, BatchPolicy())
     try:
         assert isinstance(servable.pipeline, RerankPipeline)
         served = servable.pipeline.rerank_blocking(QUERY, DOCUMENTS).scores
