@@ -27,7 +27,7 @@ import click
 import httpx
 
 from benchmark.measure import MemoryProbe
-from export_models.cli import export_command_line
+from tools.export_command import export_command_line
 from tools.server_process import ServerProcess
 
 MODEL_NAME = "bge-m3-shaped"

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.config import EXPORTS_BY_KEY, ModelChoice
-from export_models.cli import export_command_line
 from export_models.pipeline import ACCURACY_FILE
 from serving.repository.config import ConfigError, read_config
 from serving.repository.layout import CONFIG_FILE, Task
+from tools.export_command import export_command_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAMP_FILE = "bench_export_stamp.json"

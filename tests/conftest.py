@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from export_models.cli import export_command_line
 from tests.support.exports import Exported, ExportKey, SessionExports
 from tests.support.server import ServerGroup, ServerProcess
 from tools import demo_models, xlmr_models
+from tools.export_command import export_command_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
