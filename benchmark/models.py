@@ -1,6 +1,6 @@
 """The benchmark's models: the Hugging Face source folders and their exports, made with the project's CLI.
 
-Sources come from export_models/demo_models.py (built offline, cached in .cache/fixtures). Each
+Sources come from tools/ (demo_models.py, xlmr_models.py) (built offline, cached in .cache/fixtures). Each
 (model, weight format) is exported into its own repository under <work_dir>/repos/, reused by the
 next run as long as the source and the export code are unchanged (a stamp file records both).
 With --exports_dir the exports are taken as they are from <exports_dir>/<model key>-<weight
