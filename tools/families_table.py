@@ -2,7 +2,7 @@
 serving/repository/families.py, so the table cannot drift from what the export and the server do.
 
     python -m tools.families_table               # print it
-    python -m tools.families_table --write FILE  # replace the table between the markers in FILE
+    python -m tools.families_table --write docs/families.md  # replace the table between its markers
 """
 
 from __future__ import annotations
@@ -29,7 +29,15 @@ CONVERSIONS = {
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "\\n")
+    """Text for a table cell of the docs site: pipes, angle brackets and newlines written as entities
+    and escapes, so the cell neither splits nor turns into HTML."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "&#124;")
+        .replace("\n", "\\n")
+    )
 
 
 def _code(values: tuple[str, ...]) -> str:
