@@ -19,7 +19,6 @@ import datetime
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from typing import Any
 
 import click
 
+from tools.generated_blocks import MissingMarkers, replace_block
 from tools.synthetic_data import SUBJECTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -119,11 +119,12 @@ def markdown(results: dict[str, Any]) -> str:
 
 def update_page(page: Path, block: str) -> None:
     """Replace the block between the corpus markers; the rest of the page stays as it is."""
-    text = page.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
-    if not pattern.search(text):
-        raise click.ClickException(f"{page} has no {TABLE_START} ... {TABLE_END} block")
-    page.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
+    inner = block.removeprefix(TABLE_START + "\n").removesuffix(TABLE_END)
+    try:
+        text = replace_block(page.read_text(encoding="utf-8"), TABLE_START, TABLE_END, inner)
+    except MissingMarkers as missing:
+        raise click.ClickException(f"{page}: {missing}") from None
+    page.write_text(text, encoding="utf-8")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,13 +7,13 @@ serving/repository/families.py, so the table cannot drift from what the export a
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
 from serving.repository.families import FAMILIES, Conversion, Family
 from serving.repository.layout import Task
+from tools.generated_blocks import replace_block
 
 START = "<!-- families:start -->"
 END = "<!-- families:end -->"
@@ -100,11 +100,8 @@ def table() -> str:
 
 
 def replace_table(text: str, generated: str) -> str:
-    """`text` with the part between the markers replaced; ValueError when they are missing."""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise ValueError(f"no {START} ... {END} markers")
-    return pattern.sub(lambda _: f"{START}\n{generated}{END}", text, count=1)
+    """`text` with the table between the markers replaced (MissingMarkers when they are missing)."""
+    return replace_block(text, START, END, generated)
 
 
 @click.command()
