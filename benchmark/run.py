@@ -1,8 +1,8 @@
 """`python -m benchmark` (= `make bench`): one run, every system, the same workloads; JSON, table, chart.
 
-    python -m benchmark                      # the full run (~25 min on 2 cores); rewrites README's table
+    python -m benchmark                      # the full run; rewrites docs/benchmark.md's table
     python -m benchmark --tiny               # tiny models, few items: proves the harness end to end
-    python -m benchmark --systems hf-fp32,server-int8 --workloads R2   # a partial run (not in the README)
+    python -m benchmark --systems hf-fp32,server-int8 --workloads R2   # a partial run (not in the docs)
     python -m benchmark --tiny --exports_dir DIR   # exports made beforehand (DIR/reranker-int8/config.json)
 
 Which system runs which workload at which concurrency: planned_rows() (a workload may name its
@@ -26,17 +26,18 @@ from pathlib import Path
 import click
 import numpy as np
 
-from benchmark import report
+from benchmark import analysis, report
 from benchmark.config import CONFIGS, WEIGHT_FORMATS, BenchConfig
 from benchmark.measure import Measurement, MemoryProbe, measure
 from benchmark.models import PreparedModel, prepare_models
-from benchmark.server_process import ServerProcess
 from benchmark.systems import REFERENCE_SYSTEM, SYSTEMS, Kind, ServerRunner, SystemSpec
 from benchmark.worker import WorkerJob, output_path
 from benchmark.workloads import Workload, WorkloadSpec, generate, save
+from tools.server_process import ServerProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
+TABLE_PAGE = REPO_ROOT / "docs" / "benchmark.md"  # a complete full run regenerates its table
 WORKER_TIMEOUT_S = 3600
 
 
@@ -51,7 +52,7 @@ class RunPlan:
     workload_names: tuple[str, ...]
     work_dir: Path
     out_dir: Path
-    readme: Path | None
+    table_page: Path | None  # the docs page whose table the run regenerates
     source_overrides: dict[str, Path]
     exports_dir: Path | None = None  # exports made beforehand, used as they are
 
@@ -164,7 +165,7 @@ def _run_server(
     log_path = plan.work_dir / "logs" / f"{spec.key}-{model.key}.log"
     results = []
     try:
-        with ServerProcess(config_path, [model.served_name], log_path, extra_args=spec.server_args) as server:
+        with ServerProcess(config_path, log_path, *spec.server_args, models=[model.served_name]) as server:
             runner = ServerRunner(spec, model, server.base_url)
             memory = MemoryProbe(server.pid)
             for workload in workloads:
@@ -243,9 +244,9 @@ def run(plan: RunPlan) -> int:
             runner = _run_worker if system.in_process else _run_server
             measurements += runner(system, model, chosen, plan)
 
-    rows = report.build_rows(workloads, measurements, plan.work_dir / "outputs")
-    exports = report.export_reports(models)
-    checks = report.check_targets(config, rows, exports)
+    rows = analysis.build_rows(workloads, measurements, plan.work_dir / "outputs")
+    exports = analysis.export_reports(models)
+    checks = analysis.check_targets(config, rows, exports)
     machine["duration_min"] = round((time.monotonic() - started) / 60, 1)
     model_labels = {key: model.label for key, model in models.items()}
     block = report.markdown(config, workloads, rows, checks, machine, model_labels, exports)
@@ -254,11 +255,12 @@ def run(plan: RunPlan) -> int:
     )
     report.chart(plan.out_dir / "chart.png", workloads, rows, machine)
     (plan.out_dir / "results.md").write_text(block + "\n", encoding="utf-8")
-    if plan.readme is not None:
-        report.update_readme(plan.readme, block)
+    if plan.table_page is not None:
+        report.update_page(plan.table_page, block)
     click.echo(block)
     written = [plan.out_dir / "results.json", plan.out_dir / "chart.png", plan.out_dir / "results.md"]
-    log("wrote " + ", ".join(str(p) for p in written) + (f", table in {plan.readme}" if plan.readme else ""))
+    table = f", table in {plan.table_page}" if plan.table_page else ""
+    log("wrote " + ", ".join(str(p) for p in written) + table)
     failed = [row for row in rows if row.error]
     if failed:
         log(
@@ -292,9 +294,10 @@ def run(plan: RunPlan) -> int:
     "run, else the work dir).",
 )
 @click.option(
-    "--readme",
+    "--page",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="README whose table to regenerate (default: README.md for a complete full run, else none).",
+    help="Markdown page whose table to regenerate (default: docs/benchmark.md for a complete full run, "
+    "else none).",
 )
 @click.option(
     "--reranker_source",
@@ -318,7 +321,7 @@ def main(
     workload_names: str | None,
     work_dir: Path | None,
     out_dir: Path | None,
-    readme: Path | None,
+    page: Path | None,
     reranker_source: Path | None,
     embedder_source: Path | None,
     exports_dir: Path | None,
@@ -363,7 +366,7 @@ def main(
         names,
         plan.work_dir,
         out_dir or (BENCH_DIR if official else plan.work_dir),
-        readme or (REPO_ROOT / "README.md" if official else None),
+        page or (TABLE_PAGE if official else None),
         overrides,
         exports_dir,
     )

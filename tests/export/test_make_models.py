@@ -1,4 +1,4 @@
-"""`make models` (python -m export_models.demo_models): the demo repository, served and scored."""
+"""`make models` (python -m tools.demo_models): the demo repository, served and scored."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from export_models.demo_models import DEMO_EMBEDDER_NAME, DEMO_RERANKER_NAME
 from export_models.repository import servable_versions
 from serving.repository.config import read_config, read_servable_spec
 from serving.repository.layout import Task
@@ -19,6 +18,7 @@ from tests.support.exports import Exported
 from tests.support.references import HFReranker, cosine_distance, sentence_embedder
 from tests.support.repository import copy_model, write_config
 from tests.support.server import ServerProcess, embeddings_of, scores_by_index
+from tools.demo_models import DEMO_EMBEDDER_NAME, DEMO_RERANKER_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # compare_results' defaults for int8 exports (the demo models are int8).
@@ -28,7 +28,7 @@ INT8_EMBEDDINGS_TOLERANCE = 1e-2
 
 def run_demo_models(repo: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "export_models.demo_models", "--model_repository_path", str(repo)],
+        [sys.executable, "-m", "tools.demo_models", "--model_repository_path", str(repo)],
         cwd=REPO_ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         capture_output=True,
@@ -47,7 +47,7 @@ def test_make_models_exports_what_is_missing_and_serves_the_demo_pair(
     repo = tmp_path / "models"
     # The embedder is already there (the session's int8 export of the same model, as an earlier
     # `make models` would have written it): the command exports the reranker only, and a run after
-    # it would skip both (README: running it again skips models that are already there).
+    # it would skip both (docs/export.md: running it again skips models that are already there).
     copy_model(exported("minilm", "int8"), repo, DEMO_EMBEDDER_NAME)
     write_config(repo, [DEMO_EMBEDDER_NAME])
     first = run_demo_models(repo)
@@ -59,7 +59,7 @@ def test_make_models_exports_what_is_missing_and_serves_the_demo_pair(
     assert specs[DEMO_RERANKER_NAME].task is Task.RERANK
     assert servable_versions(repo / DEMO_RERANKER_NAME, Task.RERANK) == [1]
 
-    # What `make serve` serves: the README's demo request scores like the Hugging Face models.
+    # What `make serve` serves: a rerank request as in the docs scores like the Hugging Face models.
     server = start_server(repo / "config.json")
     query = "what is the giant panda?"
     documents = [
