@@ -20,6 +20,8 @@ import httpx
 import openai
 import pytest
 
+from tests.support.server import metric_value
+
 from .conftest import REPO_ROOT, ExportedModel, ServerProcess, add_model, free_port, wait_until, write_config
 from .raw_http import raw_connection, read_response, request_head
 
@@ -184,7 +186,8 @@ def test_requests_over_the_concurrency_limit_get_429_at_once(
     slow = [threading.Thread(target=_slow_request, args=(guarded.url, results)) for _ in range(2)]
     for thread in slow:
         thread.start()
-    wait_until(lambda: 'ovtext_queue_size{model="test/cross-encoder"}' in http.get("/metrics").text)
+    # Both slow requests are in (under load the second can arrive well after the first).
+    wait_until(lambda: metric_value(http.get("/metrics").text, "ovtext_queue_size", model=CROSS) >= 2)
     time.sleep(0.3)
     refused = http.post("/v3/rerank", json=FAST_BODY)
     assert not results, [getattr(result, "text", result) for result in results]
