@@ -23,6 +23,7 @@ from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository import interop, layout
 from serving.repository.config import EmbeddingsOptions, RerankOptions, ServableSpec, resolve_options
+from serving.repository.files import RepositoryFiles
 from serving.repository.layout import ModelInfo, Task, TokenizerInfo
 from serving.repository.versions import VersionFiles
 
@@ -93,7 +94,32 @@ def _shown(path: Path, root: Path | None) -> str:
         return path.name
 
 
+def _check_paths(repository: RepositoryFiles, spec: ServableSpec, files: VersionFiles) -> None:
+    """Refuse a version whose files resolve outside the repository and the allowed model roots."""
+    paths = [files.tokenizer_xml, files.model_xml]
+    paths += [path.with_suffix(".bin") for path in paths]
+    if spec.flat:
+        paths += [
+            files.model_xml.parent / name for name in (layout.HF_CONFIG_FILE, layout.TOKENIZER_CONFIG_FILE)
+        ]
+    for path in paths:
+        if not repository.is_allowed(path):
+            raise LoadError(
+                f"{repository.shown(path)}: resolves outside the model repository and the allowed model "
+                "roots (--allowed_model_root); not read"
+            )
+
+
 def _read(core: ov.Core, path: Path, what: str, root: Path | None) -> ov.Model:
+    # read_model offers a file that is not XML to every frontend, and TensorFlow's text-format
+    # parser logs the words it could not place: a stray file's content would reach the log.
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except OSError as err:
+        raise LoadError(f"cannot read the {what} IR {_shown(path, root)}: {err.strerror}") from err
+    if not head.startswith(b"<"):
+        raise LoadError(f"cannot read the {what} IR {_shown(path, root)}: not an XML file")
     try:
         return core.read_model(path)
     except RuntimeError as err:
@@ -169,13 +195,17 @@ def load_servable(
     batching: BatchPolicy,
     limits: RequestLimits | None = None,
     root: Path | None = None,
+    repository: RepositoryFiles | None = None,
 ) -> Servable:
     """Read, compile and warm up version `files.version` of `spec`; raises LoadError.
 
-    `root` is the repository folder: messages name files relative to it.
+    `root` is the repository folder: messages name files relative to it. `repository`: every file
+    read must resolve inside its allowed roots (a version folder or IR may be a symlink).
     """
     limits = limits if limits is not None else RequestLimits()
     label = f"{spec.name}:{files.version}"
+    if repository is not None:
+        _check_paths(repository, spec, files)
     tokenizer_model = _read(core, files.tokenizer_xml, "tokenizer", root)
     model = _read(core, files.model_xml, spec.task.value, root)
     try:

@@ -32,6 +32,7 @@ from serving.repository.config import (
     read_servable_spec,
     with_cpu_plugin_config,
 )
+from serving.repository.files import RepositoryFiles
 from serving.repository.layout import ModelInfo, Task, TokenizerInfo
 from serving.repository.versions import VersionFiles, stable_versions
 
@@ -132,6 +133,7 @@ class ModelRegistry:
         settle_seconds: float | None = None,
         core: ov.Core | None = None,
         cpu_plugin_config: dict[str, str] | None = None,
+        allowed_model_roots: tuple[Path, ...] = (),
     ) -> None:
         self.config_path = Path(config_path)
         # --plugin_config: merged over the plugin_config of every model compiled on CPU (the
@@ -140,6 +142,9 @@ class ModelRegistry:
         self.batching = batching or BatchPolicy()
         self.limits = limits or RequestLimits()
         self.root = self.config_path.parent
+        # Every file read for a model must resolve inside the repository or an allowed model root
+        # (--allowed_model_root); parsed files are cached until they change (repository/files.py).
+        self.files = RepositoryFiles(self.root, allowed_model_roots)
         self.poll_interval = poll_interval
         # How long a new or changed version folder must stay unchanged before it is loaded.
         self.settle_seconds = min(0.5, poll_interval) if settle_seconds is None else settle_seconds
@@ -209,7 +214,7 @@ class ModelRegistry:
         """
         with self._reload_lock:
             try:
-                entries = read_config(self.config_path)
+                entries = read_config(self.config_path, self.files)
             except ConfigError as err:
                 message = self.public(str(err))
                 if message != self.config_error:
@@ -231,6 +236,7 @@ class ModelRegistry:
             for model, spec in specs:
                 stable, present = observed[model.name]
                 self._apply(model, spec, stable, present, force)
+            self.files.sweep()
 
     def _remove(self, model: ModelEntry) -> None:
         model.removed = True
@@ -381,6 +387,7 @@ class ModelRegistry:
                 self.batching,
                 self.limits,
                 self.root,
+                repository=self.files,
             )
         except LoadError as err:
             message = self.public(str(err))

@@ -1,0 +1,184 @@
+"""Reading the repository's small files safely: where they may be, how big, and only when changed.
+
+The registry polls config.json, aliases.json, each model's graph.pbtxt and subconfig.json (and a
+flat folder's Hugging Face config.json) every --poll_interval. RepositoryFiles parses a file again
+only when its (size, mtime_ns, ctime_ns, inode, device) changed, refuses a file over its size
+limit before reading it, and refuses any file whose real path (symlinks followed) lies outside the
+repository and the allow-listed model roots.
+
+The repository is the folder config.json is in, as given (not after following symlinks): a
+Kubernetes ConfigMap mounts config.json as a symlink to `..data/config.json`, and `..data` is a
+symlink inside that folder, so the mounted files resolve inside it.
+
+Messages never quote a file's content or the server's absolute paths: they name the file
+relative to the repository (or an allowed root), and say what kind of problem it is.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+
+# The largest file of each kind the server reads. Each is far over what a real repository holds
+# and small enough that parsing one stays a fraction of a second:
+# - config.json lists every model, a few hundred bytes each: 4 MiB is over 10,000 models;
+# - aliases.json holds a few names per model: 4 MiB is over 100,000 aliases;
+# - subconfig.json names two servables (about 500 bytes) and graph.pbtxt is one graph (OVMS's own
+#   are under 10 KB): 1 MiB is a hundred times either;
+# - a flat folder's Hugging Face config.json and tokenizer_config.json: 16 MiB (a tokenizer_config.json
+#   listing every added token runs to a few MB).
+SIZE_LIMITS: dict[str, int] = {
+    "config.json": 4 * MiB,
+    "aliases.json": 4 * MiB,
+    "subconfig.json": 1 * MiB,
+    "graph.pbtxt": 1 * MiB,
+    "hf_json": 16 * MiB,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, wrong, too big or outside the allowed roots.
+
+    The message names the file (relative to its root) and the field; never the file's content.
+    """
+
+
+# What identifies one state of a file: a rewrite, a replacement (new inode) or a touch changes it.
+FileKey = tuple[int, int, int, int, int]
+
+
+def _key(stat: os.stat_result) -> FileKey:
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
+
+
+def describe_size(size: int) -> str:
+    return f"{size / MiB:.1f} MiB" if size >= MiB else f"{size} bytes"
+
+
+@dataclass
+class _Cached:
+    key: FileKey
+    value: Any = None
+    error: ConfigError | None = None
+    used: bool = True
+
+
+class RepositoryFiles:
+    """The repository root, the allowed model roots, and the parsed files cached by their stat.
+
+    One instance per registry; its reads happen on the loading thread (and POST /v1/config/reload,
+    serialized by the registry's reload lock); a lock keeps the cache consistent anyway.
+    """
+
+    def __init__(self, root: Path, allowed_roots: Iterable[Path] = ()) -> None:
+        # The folder as given (absolute, symlinks kept) and its real path: both count as inside.
+        self.root = Path(os.path.abspath(root))
+        roots = [self.root, Path(os.path.realpath(self.root))]
+        for extra in allowed_roots:
+            roots += [Path(os.path.abspath(extra)), Path(os.path.realpath(extra))]
+        self.allowed_roots: tuple[Path, ...] = tuple(dict.fromkeys(roots))
+        self.parses = 0  # files parsed (not served from the cache): the cache's effect, measurable
+        self._cache: dict[tuple[Path, str], _Cached] = {}
+        self._lock = threading.Lock()
+
+    # ---- where files may be ---------------------------------------------------------------
+
+    def shown(self, path: Path | str) -> str:
+        """`path` as messages show it: relative to the repository or an allowed root, else its name."""
+        absolute = Path(os.path.abspath(path))
+        for root in self.allowed_roots:
+            if absolute.is_relative_to(root):
+                relative = absolute.relative_to(root).as_posix()
+                return relative if relative != "." else root.name
+        return absolute.name
+
+    def is_allowed(self, path: Path | str) -> bool:
+        real = Path(os.path.realpath(path))
+        return any(real.is_relative_to(root) for root in self.allowed_roots)
+
+    def check(self, path: Path | str, what: str | None = None) -> None:
+        """Raise ConfigError when `path` (symlinks followed) lies outside the allowed roots."""
+        if not self.is_allowed(path):
+            raise ConfigError(
+                f"{what or self.shown(path)}: resolves outside the model repository and the allowed "
+                "model roots (--allowed_model_root); not read"
+            )
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def read(self, path: Path, parse: Callable[[str], Any], kind: str) -> Any:
+        """parse(text of `path`), cached until the file changes; ConfigError if not usable.
+
+        `kind` names the size limit (SIZE_LIMITS) and the parser (one file can be read two ways).
+        An error is cached as well: a broken file is not parsed again until it changes.
+        FileNotFoundError passes through (callers decide what a missing file means).
+        """
+        self.check(path)
+        shown = self.shown(path)
+        limit = SIZE_LIMITS[kind]
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 (stat and read the same open file)
+        except FileNotFoundError:
+            raise
+        except OSError as err:
+            raise ConfigError(f"{shown}: cannot read: {err.strerror or type(err).__name__}") from err
+        with handle:
+            key = _key(os.fstat(handle.fileno()))
+            cache_key = (Path(os.path.abspath(path)), kind)
+            with self._lock:
+                cached = self._cache.get(cache_key)
+                if cached is not None and cached.key == key:
+                    cached.used = True
+                    if cached.error is not None:
+                        raise cached.error
+                    return cached.value
+            entry = _Cached(key)
+            try:
+                entry.value = self._parse(handle, shown, limit, parse)
+            except ConfigError as err:
+                entry.error = err
+            with self._lock:
+                self._cache[cache_key] = entry
+        if entry.error is not None:
+            raise entry.error
+        return entry.value
+
+    def _parse(self, handle: Any, shown: str, limit: int, parse: Callable[[str], Any]) -> Any:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise ConfigError(
+                f"{shown}: {describe_size(size)}, over the {describe_size(limit)} limit for this file; "
+                "not read"
+            )
+        try:
+            data = handle.read(limit + 1)
+        except OSError as err:
+            raise ConfigError(f"{shown}: cannot read: {err.strerror or type(err).__name__}") from err
+        if len(data) > limit:  # grew while being read
+            raise ConfigError(f"{shown}: over the {describe_size(limit)} limit for this file; not read")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{shown}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+        with self._lock:
+            self.parses += 1
+        try:
+            return parse(text)
+        except RecursionError as err:
+            raise ConfigError(f"{shown}: nested too deeply") from err
+        except ValueError as err:
+            # Parsers raise ValueError with a message that holds no content (line, column, kind).
+            raise ConfigError(f"{shown}: {err}") from err
+
+    def sweep(self) -> None:
+        """Forget the files not read since the last sweep (models removed, files deleted)."""
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if v.used}
+            for entry in self._cache.values():
+                entry.used = False
