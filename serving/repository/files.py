@@ -102,12 +102,16 @@ class RepositoryFiles:
         real = Path(os.path.realpath(path))
         return any(real.is_relative_to(root) for root in self.allowed_roots)
 
-    def check(self, path: Path | str, what: str | None = None) -> None:
-        """Raise ConfigError when `path` (symlinks followed) lies outside the allowed roots."""
+    def check(self, path: Path | str, where: str | None = None) -> None:
+        """Raise ConfigError when `path` (symlinks followed) lies outside the allowed roots.
+
+        `where` names what gave the path ("config.json: mediapipe_config_list[0]: base_path").
+        """
         if not self.is_allowed(path):
+            named = f"{where} '{self.shown(path)}'" if where else self.shown(path)
             raise ConfigError(
-                f"{what or self.shown(path)}: resolves outside the model repository and the allowed "
-                "model roots (--allowed_model_root); not read"
+                f"{named} resolves outside the model repository and the allowed model roots "
+                "(--allowed_model_root); not read"
             )
 
     # ---- reading ---------------------------------------------------------------------------
