@@ -101,6 +101,7 @@ class ServedModel:
     tokenizer_info: TokenizerInfo | None = None  # its prompts and templates, for the model list
     aliases: tuple[str, ...] = ()
     model_info: ModelInfo | None = None  # its weight format and accuracy report, for the model list
+    inference_precision: str | None = None  # what the device computes in (f32, bf16, f16)
 
 
 class Lease:
@@ -531,6 +532,7 @@ class ModelRegistry:
                             servable.tokenizer_info,
                             model.aliases,
                             servable.model_info,
+                            servable.inference_precision,
                         )
                     )
             return served

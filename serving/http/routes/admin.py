@@ -26,6 +26,7 @@ def model_card(model: ServedModel) -> ModelCard:
         task=model.task.value,
         version=model.version,
         aliases=list(model.aliases),
+        inference_precision=model.inference_precision,
     )
     info = model.tokenizer_info
     if info is not None:
