@@ -236,19 +236,39 @@ def write_sentence_transformers_files(
     normalize: bool = True,
     prompts: dict[str, str] | None = None,
     default_prompt_name: str | None = None,
+    layer_norm: bool = False,
 ) -> None:
-    """modules.json, 1_Pooling/config.json, sentence_bert_config.json, config_sentence_transformers.json."""
+    """modules.json, 1_Pooling/config.json, sentence_bert_config.json, config_sentence_transformers.json;
+    with layer_norm, a LayerNorm module (no learned scale or shift) after the pooling."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    hidden = json.loads((out_dir / "config.json").read_text())["hidden_size"]
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ]
-    if normalize:
+    if layer_norm:
+        folder = out_dir / "2_LayerNorm"
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / "config.json", {"dimension": hidden})
+        weights = {"norm.weight": np.ones(hidden, np.float32), "norm.bias": np.zeros(hidden, np.float32)}
+        save_file(weights, str(folder / "model.safetensors"))
         modules.append(
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+            {"idx": 2, "name": "2", "path": "2_LayerNorm", "type": "sentence_transformers.models.LayerNorm"}
         )
-        (out_dir / "2_Normalize").mkdir(parents=True, exist_ok=True)
+    if normalize:
+        index = len(modules)
+        modules.append(
+            {
+                "idx": index,
+                "name": str(index),
+                "path": f"{index}_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            }
+        )
+        (out_dir / f"{index}_Normalize").mkdir(parents=True, exist_ok=True)
     _write_json(out_dir / "modules.json", modules)
-    hidden = json.loads((out_dir / "config.json").read_text())["hidden_size"]
     _write_json(
         out_dir / "1_Pooling" / "config.json",
         {"word_embedding_dimension": hidden, "pooling_mode": pooling, "include_prompt": True},
@@ -475,7 +495,8 @@ def build_nomic_embed(out_dir: Path) -> None:
         architectures=["NomicBertModel"],
     )
     _save(NomicBertModel(config).eval(), tokenizer, out_dir)
-    write_sentence_transformers_files(out_dir, "mean", 8192, normalize=False, prompts=NOMIC_PROMPTS)
+    # Its modules.json: Transformer, Pooling (mean), LayerNorm, Normalize.
+    write_sentence_transformers_files(out_dir, "mean", 8192, prompts=NOMIC_PROMPTS, layer_norm=True)
 
 
 def _modernbert_config(tokenizer: PreTrainedTokenizerBase, **extra: Any) -> Any:
@@ -694,7 +715,7 @@ REPLICAS: dict[str, Builder] = {
     "qwen3-embedding": build_qwen3_embedding,
     "mxbai-rerank-v1": build_mxbai_rerank_v1,
     "mpnet": build_mpnet,
-    # The name carries "v1.5": the nomic-embed-v1.5 recipe (layer norm) is told apart by it.
+    # Its LayerNorm module, not its name, gives it v1.5's layer norm.
     "nomic-embed-text-v1.5": build_nomic_embed,
     "modernbert-reranker": build_modernbert_reranker,
     "modernbert-embed": build_modernbert_embed,
@@ -706,16 +727,22 @@ REPLICAS: dict[str, Builder] = {
 }
 
 
+# A replica rebuilt since RECIPE_VERSION: its cache entry gets this suffix (nomic: its LayerNorm module).
+REPLICA_REVISIONS = {"nomic-embed-text-v1.5": "b"}
+
+
 def replica_source(name: str, cache_dir: Path | None = None) -> Path:
     """HF folder of the replica `name` (built on first use, cached per recipe version)."""
     if name not in REPLICAS:
         raise ValueError(f"unknown replica {name!r}; choose one of {', '.join(REPLICAS)}")
 
+    version = f"{RECIPE_VERSION}{REPLICA_REVISIONS.get(name, '')}"
+
     def build(out_dir: Path) -> None:
         REPLICAS[name](out_dir)
-        _finish(out_dir, f"{name}-{RECIPE_VERSION}")
+        _finish(out_dir, f"{name}-{version}")
 
-    return _cached_build(f"replica-{name}-{RECIPE_VERSION}", build, cache_dir)
+    return _cached_build(f"replica-{name}-{version}", build, cache_dir)
 
 
 # --- for the long-context memory measurement (benchmark/long_context.py), not the tests ------

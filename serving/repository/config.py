@@ -169,7 +169,11 @@ class GraphEntry:
 
     @property
     def repository(self) -> RepositoryFiles:
-        return self.files if self.files is not None else RepositoryFiles(self.base_path.parent)
+        return (
+            self.files
+            if self.files is not None
+            else RepositoryFiles(self.base_path.parent, enforce_roots=False)
+        )
 
 
 @dataclass(frozen=True)
@@ -286,9 +290,10 @@ def read_config(config_path: Path, files: RepositoryFiles | None = None) -> list
     its error is reported and what it served keeps serving.
 
     `files` reads config.json and aliases.json (and later each model's files): the repository's
-    path rule, size limits and parse cache. Without it, a fresh one rooted at config.json's folder.
+    path rule, size limits and parse cache. Without it (the operator's tools), a fresh one rooted at
+    config.json's folder that reads paths anywhere; the server passes its own, which enforces them.
     """
-    files = files if files is not None else RepositoryFiles(config_path.parent)
+    files = files if files is not None else RepositoryFiles(config_path.parent, enforce_roots=False)
     root = config_path.parent
     parsed = _read(files, config_path, lambda text: _parse_config(root, text), "config.json")
     shown = files.shown(config_path)
@@ -360,7 +365,7 @@ def read_aliases(config_path: Path, files: RepositoryFiles | None = None) -> dic
 
     A model's own name and repeats are dropped from its list.
     """
-    files = files if files is not None else RepositoryFiles(config_path.parent)
+    files = files if files is not None else RepositoryFiles(config_path.parent, enforce_roots=False)
     path = aliases_path(config_path)
     if not path.exists():
         return {}
@@ -520,7 +525,7 @@ def _described(value: Any) -> str:
 
 def parse_graph(path: Path, files: RepositoryFiles | None = None) -> Graph:
     """What graph.pbtxt says (ConfigError naming the file, the line or field, and the problem)."""
-    files = files if files is not None else RepositoryFiles(path.parent)
+    files = files if files is not None else RepositoryFiles(path.parent, enforce_roots=False)
     return _read(files, path, lambda text: _parse_graph_text(text, path), "graph.pbtxt")
 
 
@@ -631,7 +636,7 @@ def read_subconfig(
 ) -> tuple[ModelSpec, ModelSpec]:
     """(tokenizer, model) entries of this project's older graphs, found by base_path: 'tokenizer' and
     the task's folder (else by the name's suffix)."""
-    files = files if files is not None else RepositoryFiles(path.parent)
+    files = files if files is not None else RepositoryFiles(path.parent, enforce_roots=False)
     specs = _read_model_list(path, files)
 
     def find(folder: str, name_suffix: str) -> ModelSpec:

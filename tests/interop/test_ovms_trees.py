@@ -311,7 +311,11 @@ def trees(
 
 @pytest.fixture(scope="module")
 def server(trees: Trees) -> Iterator[ServerProcess]:
-    with ServerProcess(trees.config_path, SERVED, trees.root.parent / "server.log") as running:
+    # optimum-cli's folders sit beside the repository: an allowed model root (the server's path rule).
+    allowed = ("--allowed_model_root", str(trees.root.parent))
+    with ServerProcess(
+        trees.config_path, SERVED, trees.root.parent / "server.log", extra_args=allowed
+    ) as running:
         yield running
 
 
