@@ -227,7 +227,12 @@ class ModelRegistry:
             self.config_error = None
             wanted = {entry.name for entry in entries}
             with self._lock:
-                self._aliases = {alias: entry.name for entry in entries for alias in entry.aliases}
+                # Rebuilt only when the names or their aliases changed (a large aliases.json).
+                self._aliases = self.files.remember(
+                    "alias map",
+                    (tuple(entry.name for entry in entries), *(entry.aliases for entry in entries)),
+                    lambda: {alias: entry.name for entry in entries for alias in entry.aliases},
+                )
                 for model in self._models.values():
                     if model.name not in wanted and not model.removed:
                         log.info("model %s was removed from %s: unloading", model.name, self.config_path)

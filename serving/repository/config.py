@@ -337,7 +337,14 @@ def read_config(config_path: Path, files: RepositoryFiles | None = None) -> list
                 graph, config_models=tuple(plain_models), aliases=aliases.get(graph.name, ()), files=files
             )
         )
-    clash = find_alias_clash([entry.name for entry in entries], {e.name: e.aliases for e in entries})
+    names = tuple(entry.name for entry in entries)
+    # Checked again only when the names or aliases.json changed (the parsed table is the same object
+    # while the file is unchanged): a large aliases.json costs one check, not one per poll.
+    clash = files.remember(
+        "alias clash",
+        (names, aliases),
+        lambda: find_alias_clash(list(names), {e.name: e.aliases for e in entries}),
+    )
     if clash:
         raise ConfigError(f"{files.shown(aliases_path(config_path))}: {clash}")
     return entries

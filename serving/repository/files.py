@@ -88,6 +88,7 @@ class RepositoryFiles:
         self.allowed_roots: tuple[Path, ...] = tuple(dict.fromkeys(roots))
         self.parses = 0  # files parsed (not served from the cache): the cache's effect, measurable
         self._cache: dict[tuple[Path, str], _Cached] = {}
+        self._remembered: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self._lock = threading.Lock()
 
     # ---- where files may be ---------------------------------------------------------------
@@ -184,6 +185,23 @@ class RepositoryFiles:
         except ValueError as err:
             # Parsers raise ValueError with a message that holds no content (line, column, kind).
             raise ConfigError(f"{shown}: {err}") from err
+
+    def remember(self, name: str, inputs: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """compute(), again only when `inputs` differ from the last call's: each compared by
+        identity (a parsed file's cached value is the same object until the file changes) or
+        equality (tuples of names)."""
+        with self._lock:
+            last = self._remembered.get(name)
+        if (
+            last is not None
+            and len(last[0]) == len(inputs)
+            and all(a is b or (isinstance(a, tuple) and a == b) for a, b in zip(last[0], inputs, strict=True))
+        ):
+            return last[1]
+        value = compute()
+        with self._lock:
+            self._remembered[name] = (inputs, value)
+        return value
 
     def sweep(self) -> None:
         """Forget the files not read since the last sweep (models removed, files deleted)."""
