@@ -30,6 +30,7 @@ from serving.settings import ServerSettings
 Outcome = TypeVar("Outcome", RerankOutcome, EmbeddingsOutcome)
 
 
+
 @contextmanager
 def request_field_names(names: dict[str, str]) -> Iterator[None]:
     """Errors name the route's own request fields (TEI's `texts`, `inputs`), not the pipeline's."""
@@ -38,7 +39,6 @@ def request_field_names(names: dict[str, str]) -> Iterator[None]:
     except ServingError as error:
         error.field = names.get(error.field or "", error.field)
         raise
-
 
 @dataclass(frozen=True)
 class Served:
