@@ -38,7 +38,7 @@ SIZE_LIMITS: dict[str, int] = {
     "aliases.json": 4 * MiB,
     "subconfig.json": 1 * MiB,
     "graph.pbtxt": 1 * MiB,
-    "hf_json": 16 * MiB,
+    "hf_config": 16 * MiB,
 }
 
 

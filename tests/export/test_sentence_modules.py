@@ -77,7 +77,12 @@ def test_compare_results_compares_the_values_of_vectors_that_are_not_normalized(
     http: httpx.Client, sentence_repo: tuple[Path, dict[str, Path]], model: str, passes: bool
 ) -> None:
     command = [sys.executable, str(REPO_ROOT / "export_models" / "compare_results.py")]
-    command += ["--base_url", f"{http.base_url}v3", "--config_path", str(sentence_repo[0] / "config.json")]
+    command += [
+        "--base_url",
+        f"{str(http.base_url).rstrip('/')}/v3",
+        "--config_path",
+        str(sentence_repo[0] / "config.json"),
+    ]
     command += ["--model_name", model, "--input", TEXTS[0], "--input", TEXTS[1]]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
