@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +62,18 @@ def describe_size(size: int) -> str:
     return f"{size / MiB:.1f} MiB" if size >= MiB else f"{size} bytes"
 
 
+# A file modified this recently may be modified again within the filesystem's timestamp
+# granularity without its key changing (same size, same mtime): its parse is not trusted yet.
+RACY_NS = 2_000_000_000
+
+
 @dataclass
 class _Cached:
     key: FileKey
     value: Any = None
     error: ConfigError | None = None
     used: bool = True
+    racy: bool = False  # modified within RACY_NS of being read: parse it again next time
 
 
 class RepositoryFiles:
@@ -143,12 +150,12 @@ class RepositoryFiles:
             cache_key = (Path(os.path.abspath(path)), kind)
             with self._lock:
                 cached = self._cache.get(cache_key)
-                if cached is not None and cached.key == key:
+                if cached is not None and cached.key == key and not cached.racy:
                     cached.used = True
                     if cached.error is not None:
                         raise cached.error
                     return cached.value
-            entry = _Cached(key)
+            entry = _Cached(key, racy=time.time_ns() - key[1] < RACY_NS)
             try:
                 entry.value = self._parse(handle, shown, limit, parse)
             except ConfigError as err:

@@ -6,7 +6,9 @@ error quotes a file's content or the server's absolute paths.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,6 +37,14 @@ def pad_graph(folder: Path, size: int) -> None:
     assert path.stat().st_size == size
 
 
+def settle(*paths: Path) -> None:
+    """Modification times a minute back: files written just now are parsed again until their
+    timestamps are old enough to tell a later write apart (RepositoryFiles' racy check)."""
+    past = time.time() - 60
+    for path in paths:
+        os.utime(path, (past, past))
+
+
 def pad_json(path: Path, size: int) -> None:
     """A JSON file grown to `size` bytes with trailing spaces: still the same, valid JSON."""
     text = path.read_text()
@@ -54,6 +64,7 @@ def test_big_legal_files_are_parsed_once_until_they_change(
     aliases = {"big": [f"alias-{i}" for i in range(150_000)]}  # about 2 MB
     (root / ALIASES_FILE).write_text(json.dumps({"aliases": aliases}))
     config = write_config(root, ["big"])
+    settle(config, root / ALIASES_FILE, folder / GRAPH_FILE, folder / SUBCONFIG_FILE)
     registry = ModelRegistry(config, poll_interval=3600, settle_seconds=0, core=ov.Core())
     try:
         registry.reload(force=True)
@@ -65,6 +76,7 @@ def test_big_legal_files_are_parsed_once_until_they_change(
         assert registry.files.parses == 4
         aliases["big"].append("one-more")
         (root / ALIASES_FILE).write_text(json.dumps({"aliases": aliases}))
+        settle(root / ALIASES_FILE)
         registry.reload()
         assert registry.files.parses == 5 and registry.canonical("one-more") == "big"
     finally:
