@@ -478,7 +478,7 @@ def build_mpnet(out_dir: Path) -> None:
 
 
 def build_nomic_embed(out_dir: Path, layer_norm: bool = True) -> None:
-    """nomic-embed-text-v1.5 (v1 without layer_norm): NomicBertConfig's defaults are v1.5's shapes; 2 layers."""
+    """nomic-embed-text-v1.5 (v1: layer_norm False); NomicBertConfig's defaults are v1.5's shapes; 2 layers."""
     import torch
     from transformers import NomicBertConfig, NomicBertModel
 
@@ -492,7 +492,9 @@ def build_nomic_embed(out_dir: Path, layer_norm: bool = True) -> None:
     )
     _save(NomicBertModel(config).eval(), tokenizer, out_dir)
     # Its modules.json: Transformer, Pooling (mean), LayerNorm (v1.5 only), Normalize.
-    write_sentence_transformers_files(out_dir, "mean", 8192, prompts=dict(NOMIC_PROMPTS), layer_norm=layer_norm)
+    write_sentence_transformers_files(
+        out_dir, "mean", 8192, prompts=dict(NOMIC_PROMPTS), layer_norm=layer_norm
+    )
 
 
 def _modernbert_config(tokenizer: PreTrainedTokenizerBase, **extra: Any) -> Any:
@@ -727,7 +729,9 @@ REPLICAS: dict[str, Replica] = {
     "mpnet": Replica(build_mpnet, Task.EMBEDDINGS, "mpnet"),
     # One recipe; v1.5's LayerNorm module (the folder's content, not its name) adds the layer norm.
     "nomic-embed-v1.5": Replica(build_nomic_embed, Task.EMBEDDINGS, "nomic-embed"),
-    "nomic-embed": Replica(lambda out: build_nomic_embed(out, layer_norm=False), Task.EMBEDDINGS, "nomic-embed"),
+    "nomic-embed": Replica(
+        lambda out: build_nomic_embed(out, layer_norm=False), Task.EMBEDDINGS, "nomic-embed"
+    ),
     "modernbert-reranker": Replica(build_modernbert_reranker, Task.RERANK, "modernbert"),
     "modernbert-embed": Replica(build_modernbert_embed, Task.EMBEDDINGS, "modernbert"),
     "xlm-roberta-long": Replica(build_long_xlmr, Task.EMBEDDINGS, "xlm-roberta"),

@@ -638,9 +638,7 @@ def _read_model_list(path: Path, files: RepositoryFiles) -> list[IRSpec]:
     return list(_read(files, path, lambda text: _parse_model_list(path.parent, text), "subconfig.json"))
 
 
-def read_subconfig(
-    path: Path, task: Task, files: RepositoryFiles | None = None
-) -> tuple[IRSpec, IRSpec]:
+def read_subconfig(path: Path, task: Task, files: RepositoryFiles | None = None) -> tuple[IRSpec, IRSpec]:
     """(tokenizer, model) entries of this project's older graphs, found by base_path: 'tokenizer' and
     the task's folder (else by the name's suffix)."""
     files = files if files is not None else RepositoryFiles(path.parent, enforce_roots=False)

@@ -312,7 +312,9 @@ def trees(
 def server(trees: Trees) -> Iterator[ServerProcess]:
     # optimum-cli's folders sit beside the repository: an allowed model root (the server's path rule).
     allowed = ("--allowed_model_root", str(trees.root.parent))
-    with ServerProcess(trees.config_path, trees.root.parent / "server.log", *allowed, models=SERVED) as running:
+    with ServerProcess(
+        trees.config_path, trees.root.parent / "server.log", *allowed, models=SERVED
+    ) as running:
         yield running
 
 
