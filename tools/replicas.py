@@ -478,7 +478,7 @@ def build_mpnet(out_dir: Path) -> None:
 
 
 def build_nomic_embed(out_dir: Path, layer_norm: bool = True) -> None:
-    """nomic-embed-text-v1.5 (v1: layer_norm False); NomicBertConfig's defaults are v1.5's shapes; 2 layers."""
+    """nomic-embed-text-v1.5 (v1: no layer_norm); NomicBertConfig's defaults are v1.5's shapes; 2 layers."""
     import torch
     from transformers import NomicBertConfig, NomicBertModel
 
