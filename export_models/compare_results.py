@@ -490,6 +490,8 @@ def compare_embeddings(
     options = exported.embeddings_options if exported else EmbeddingsOptions()
     pooling, normalize = options.pooling, options.normalize_embeddings
     post_pooling = exported.model_info.post_pooling if exported else []
+    if exported is not None and exported.model_info.sentence_modules:
+        post_pooling = []  # the export reproduced the folder's modules: sentence-transformers runs them all
     prompts = exported.tokenizer_info.prompts if exported else {}
     if prompt_name is not None and exported is not None and prompt_name not in prompts:
         names = ", ".join(prompts) or "none"
@@ -514,12 +516,25 @@ def compare_embeddings(
     print(f"HF Duration: {hf.duration_ms:.3f} ms ({reference.description})")
     print(f"Server Duration: {server.duration_ms:.3f} ms")
     print("Cosine similarity:", cosine.astype(np.float32))
+    tolerance = tolerance if tolerance is not None else _default_tolerance(EMBEDDINGS_TOLERANCE, target)
+    if not (_unit_length(hf.values) and _unit_length(server.values)):
+        # Vectors that are not normalized (a dot-product model, or a Normalize dropped on one side):
+        # their length matters, which cosines cannot see. Compare the values, relative to the largest.
+        scale = max(float(np.max(np.abs(hf.values))), 1e-12)
+        largest = float(np.max(np.abs(hf.values - server.values))) / scale
+        print(
+            "Vector lengths (HF, server):",
+            np.linalg.norm(hf.values, axis=1).astype(np.float32),
+            np.linalg.norm(server.values, axis=1).astype(np.float32),
+        )
+        return _verdict(largest, tolerance, "Largest difference relative to the largest value")
     largest = float(np.max(1.0 - cosine))
-    return _verdict(
-        max(largest, 0.0),
-        tolerance if tolerance is not None else _default_tolerance(EMBEDDINGS_TOLERANCE, target),
-        "Largest cosine distance",
-    )
+    return _verdict(max(largest, 0.0), tolerance, "Largest cosine distance")
+
+
+def _unit_length(vectors: np.ndarray) -> bool:
+    """Every vector L2-normalized (to float32 rounding)."""
+    return bool(np.all(np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3))
 
 
 def run_compare(

@@ -20,6 +20,7 @@ final commit step.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from export_models import (
     ovms_compat,
     prompt_framing,
     repository,
+    sentence_modules,
     source,
 )
 from export_models.accuracy import STATIC_INT8, ModelFormat
@@ -158,6 +160,12 @@ class ExportContext:
     family: Family | None = None  # the recipe the model follows (None: a plain BERT-style model)
     plan: repository.RepositoryPlan | None = None
     pooling: Pooling | None = None
+    # Embedders: whether vectors are L2-normalized (--skip_normalize, or a sentence-transformers
+    # folder without a Normalize module), and the server's steps between pooling and normalizing.
+    normalize: bool = True
+    post_pooling: tuple[str, ...] = ()
+    # A sentence-transformers folder's module list (None: no modules.json).
+    sentence: sentence_modules.SentencePipeline | None = None
     # The current inference IR; a quantization step would replace it with its output.
     model_xml: Path | None = None
     hf_tokenizer: Any = None
@@ -240,12 +248,57 @@ def resolve_source_step(ctx: ExportContext) -> None:
     else:
         ctx.model_format = ModelFormat.plain(request.weight_format)
     if request.task is Task.EMBEDDINGS:
-        fallback = family.pooling if family and family.pooling else Pooling.CLS
-        ctx.pooling = request.pooling or source.default_pooling(resolved, fallback)
+        embedding_steps(ctx, resolved, family)
     recipe = f" (recipe {family.name}, {family.conversion.value})" if family else ""
     ctx.progress.note(f"{resolved.recorded}: {resolved.architecture}{recipe}")
     for note in notes:
         ctx.progress.note(f"note: {note}")
+
+
+def embedding_steps(ctx: ExportContext, resolved: source.ResolvedSource, family: Family | None) -> None:
+    """Pooling, post-pooling steps and normalization: a sentence-transformers folder's modules.json
+    decides them (every module reproduced, or the export refused); else the family's recipe."""
+    request = ctx.request
+    ctx.sentence = sentence_modules.read_pipeline(resolved.path)
+    ctx.normalize = request.normalize
+    if ctx.sentence is None:
+        fallback = family.pooling if family and family.pooling else Pooling.CLS
+        ctx.pooling = request.pooling or source.default_pooling(resolved, fallback)
+        ctx.post_pooling = tuple(step.value for step in family.post_pooling) if family else ()
+        return
+    if request.pooling is not None:
+        ctx.sentence = ctx.sentence.with_pooling(request.pooling)
+    ctx.normalize = request.normalize and ctx.sentence.normalize
+    steps = ctx.sentence.server_steps
+    if steps is None:
+        # The IR pools and projects (sentence_modules_step); the server's pooling passes its output.
+        ctx.pooling = sentence_modules.SERVER_POOLING.get(ctx.sentence.pooling_modes[0], Pooling.MEAN)
+        ctx.post_pooling = ()
+    else:
+        ctx.pooling, post = steps
+        ctx.post_pooling = tuple(step.value for step in post)
+    ctx.progress.note(f"sentence-transformers modules: {' -> '.join(ctx.sentence.describe())}")
+
+
+def append_sentence_modules(ctx: ExportContext) -> None:
+    """Append the Pooling, Dense and LayerNorm modules the server cannot run to the IR."""
+    import openvino as ov
+
+    from serving.registry.loader import result_output_index
+
+    _, plan = ctx.resolved()
+    if ctx.sentence is None or ctx.sentence.server_steps is not None:
+        return
+    assert ctx.model_xml is not None
+    model = ov.Core().read_model(ctx.model_xml)
+    appended = sentence_modules.append_to_ir(model, result_output_index(model, Task.EMBEDDINGS), ctx.sentence)
+    output = plan.work_dir / "sentence" / MODEL_XML
+    output.parent.mkdir(parents=True)
+    ov.save_model(appended, output, compress_to_fp16=False)
+    for name in (HF_CONFIG_FILE,):  # exported_config reads optimum's config.json beside the IR
+        if (ctx.model_xml.parent / name).is_file():
+            shutil.copy(ctx.model_xml.parent / name, output.parent / name)
+    ctx.model_xml = output
 
 
 def check_quantization_options(request: ExportRequest) -> None:
@@ -320,6 +373,7 @@ def convert_model_step(ctx: ExportContext) -> None:
         ctx.model_xml = convert_with_torch_export(
             resolved, request.task, conversion_format(request), output_dir, request.trust_remote_code
         )
+        append_sentence_modules(ctx)
         return
     model_path = None
     if conversion is Conversion.CAUSAL_LM_TO_CLASSIFIER:
@@ -339,6 +393,7 @@ def convert_model_step(ctx: ExportContext) -> None:
         library="sentence_transformers" if conversion is Conversion.SENTENCE_TRANSFORMERS else "transformers",
         trust_remote_code=request.trust_remote_code,
     )
+    append_sentence_modules(ctx)
 
 
 def convert_tokenizer_step(ctx: ExportContext) -> None:
@@ -440,7 +495,7 @@ def quantize_step(ctx: ExportContext) -> None:
     from serving.repository.config import RerankOptions
 
     _, plan = ctx.resolved()
-    request, family = ctx.request, ctx.family
+    request = ctx.request
     assert ctx.model_xml is not None and ctx.tokenizer_ir is not None and ctx.tokenizer_info is not None
     assert ctx.gate is not None
     setup = ServingSetup(
@@ -449,8 +504,8 @@ def quantize_step(ctx: ExportContext) -> None:
         info=ctx.tokenizer_info,
         rerank_options=RerankOptions(request.max_allowed_chunks, request.max_doc_length),
         pooling=ctx.pooling or Pooling.CLS,
-        normalize=request.normalize,
-        post_pooling=tuple(step.value for step in family.post_pooling) if family else (),
+        normalize=ctx.normalize,
+        post_pooling=ctx.post_pooling,
     )
     formats = accuracy.AUTO_CANDIDATES if request.weight_format == AUTO else (STATIC_INT8,)
     origin = (
@@ -507,12 +562,14 @@ def write_irs_step(ctx: ExportContext) -> None:
         num_labels=1 if family and family.scoring else (source.num_labels(resolved.config) if rerank else 0),
         family=family.name if family else "",
         conversion=(family.conversion if family else Conversion.OPTIMUM).value,
-        post_pooling=[step.value for step in family.post_pooling] if family else [],
+        post_pooling=list(ctx.post_pooling),
+        sentence_modules=ctx.sentence.describe() if ctx.sentence else [],
+        similarity_fn_name=ctx.sentence.similarity_fn_name if ctx.sentence else None,
         export_id=ctx.export_id,
         max_doc_length=request.max_doc_length if rerank else None,
         max_allowed_chunks=request.max_allowed_chunks if rerank else None,
         pooling=ctx.pooling.value if ctx.pooling and not rerank else None,
-        normalize_embeddings=None if rerank else request.normalize,
+        normalize_embeddings=None if rerank else ctx.normalize,
         truncate=None if rerank else request.truncate,
     )
     model = ov.Core().read_model(ctx.model_xml)
@@ -553,13 +610,15 @@ def plugin_config(request: ExportRequest, model_format: ModelFormat) -> dict[str
     return config
 
 
-def node_options(request: ExportRequest, pooling: Pooling | None, max_length: int) -> dict[str, Any]:
+def node_options(
+    request: ExportRequest, pooling: Pooling | None, max_length: int, normalize: bool = True
+) -> dict[str, Any]:
     """The graph's option values: only fields OVMS's option messages have (the template picks
     those of its form); max_position_embeddings is the token limit of a framed pair."""
     if request.task is Task.RERANK:
         return {"max_allowed_chunks": request.max_allowed_chunks, "max_position_embeddings": max_length}
     assert pooling is not None
-    return {"pooling": pooling.value, "normalize_embeddings": request.normalize, "truncate": request.truncate}
+    return {"pooling": pooling.value, "normalize_embeddings": normalize, "truncate": request.truncate}
 
 
 def render_step(ctx: ExportContext) -> None:
@@ -569,7 +628,7 @@ def render_step(ctx: ExportContext) -> None:
     request = ctx.request
     assert ctx.tokenizer_info is not None and ctx.model_info is not None and ctx.model_xml is not None
     assert ctx.model_format is not None
-    options = node_options(request, ctx.pooling, ctx.tokenizer_info.max_length)
+    options = node_options(request, ctx.pooling, ctx.tokenizer_info.max_length, ctx.normalize)
     graph = repository.render_graph(
         request.graph_format,
         plan.model_name,

@@ -196,6 +196,15 @@ class KeyList(click.ParamType):
     default=None,
     help="The embedder (name or alias) that answers requests naming no model (as --default_rerank_model).",
 )
+@click.option(
+    "--allowed_model_root",
+    "allowed_model_roots",
+    type=click.Path(path_type=Path, file_okay=False),
+    multiple=True,
+    help="A folder outside config.json's own whose model files may be served (repeatable; "
+    f"{ENV_PREFIX}_ALLOWED_MODEL_ROOT, space-separated). Every file read for a model must resolve, "
+    "symlinks followed, inside config.json's folder or one of these.",
+)
 @click.option("--log_level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 @click.option(
     "--plugin_config",
@@ -231,6 +240,7 @@ def main(
     default_embeddings_model: str | None,
     log_level: str,
     plugin_config: dict[str, str],
+    allowed_model_roots: tuple[Path, ...],
 ) -> None:
     """Serve the rerank and embeddings models listed in CONFIG_PATH (Cohere and OpenAI APIs)."""
     from serving.http.app import create_app
@@ -244,7 +254,8 @@ def main(
             "--port %d ignored: this server answers REST only, on --rest_port %d", grpc_port, rest_port
         )
     settings = ServerSettings(
-        config_path=config_path.resolve(),
+        # Symlinks kept: a ConfigMap's config.json is a link into the `..data` folder beside it.
+        config_path=Path(os.path.abspath(config_path)),
         host=host,
         rest_port=rest_port,
         poll_interval=poll_interval,
@@ -268,6 +279,7 @@ def main(
         default_rerank_model=default_rerank_model,
         default_embeddings_model=default_embeddings_model,
         plugin_config=plugin_config,
+        allowed_model_roots=tuple(Path(os.path.abspath(root)) for root in allowed_model_roots),
     )
     if not settings.config_path.exists():
         raise click.BadParameter(f"{settings.config_path} does not exist", param_hint="--config_path")
@@ -288,6 +300,7 @@ def main(
         limits=RequestLimits(max_request_tokens=max_request_tokens),
         poll_interval=poll_interval,
         cpu_plugin_config=plugin_config,
+        allowed_model_roots=settings.allowed_model_roots,
     )
     app = create_app(registry, settings)
     serve(app, settings)

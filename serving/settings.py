@@ -37,3 +37,5 @@ class ServerSettings:
     default_embeddings_model: str | None = None  # answers embeddings requests that name no model
     # OpenVINO properties merged over the plugin_config of every model compiled on CPU
     plugin_config: dict[str, str] = field(default_factory=dict)
+    # Folders besides config.json's whose model files may be read (symlinks followed)
+    allowed_model_roots: tuple[Path, ...] = ()

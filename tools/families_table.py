@@ -83,8 +83,6 @@ def table() -> str:
         covers = _code(family.architectures) or ""
         if family.model_types:
             covers = ", ".join(filter(None, [covers, "model_type " + _code(family.model_types)]))
-        if family.source_pattern:
-            covers += f" (source matching `{family.source_pattern}`)"
         cells = [
             f"`{family.name}`",
             ", ".join(family.examples),

@@ -15,7 +15,7 @@ pre-tokenizer from its class, so the class is what makes the pipeline real):
 | deberta-v2             | DebertaV2ForSequenceClassification    | DebertaV2Tokenizer, Unigram              |
 | mpnet                  | MPNetModel (all-mpnet-base-v2)        | MPNetTokenizer, WordPiece                |
 | nomic-embed-v1.5       | NomicBertModel (v1.5)                 | BertTokenizer, WordPiece                 |
-| nomic-embed            | the same, without "v1.5" in its path  | the same                                 |
+| nomic-embed            | the same, without the LayerNorm module | the same                                 |
 | modernbert-reranker    | ModernBertForSequenceClassification   | ByteLevel BPE (PreTrainedTokenizerFast)  |
 | modernbert-embed       | ModernBertModel                       | the same                                 |
 | xlm-roberta-long       | XLMRobertaModel, 8194 positions       | Unigram/Metaspace (XLM-R)                |
@@ -231,19 +231,39 @@ def write_sentence_transformers_files(
     normalize: bool = True,
     prompts: dict[str, str] | None = None,
     default_prompt_name: str | None = None,
+    layer_norm: bool = False,
 ) -> None:
-    """modules.json, 1_Pooling/config.json, sentence_bert_config.json, config_sentence_transformers.json."""
+    """modules.json, 1_Pooling/config.json, sentence_bert_config.json, config_sentence_transformers.json;
+    with layer_norm, a LayerNorm module (no learned scale or shift) after the pooling."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    hidden = json.loads((out_dir / "config.json").read_text())["hidden_size"]
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ]
-    if normalize:
+    if layer_norm:
+        folder = out_dir / "2_LayerNorm"
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / "config.json", {"dimension": hidden})
+        weights = {"norm.weight": np.ones(hidden, np.float32), "norm.bias": np.zeros(hidden, np.float32)}
+        save_file(weights, str(folder / "model.safetensors"))
         modules.append(
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+            {"idx": 2, "name": "2", "path": "2_LayerNorm", "type": "sentence_transformers.models.LayerNorm"}
         )
-        (out_dir / "2_Normalize").mkdir(parents=True, exist_ok=True)
+    if normalize:
+        index = len(modules)
+        modules.append(
+            {
+                "idx": index,
+                "name": str(index),
+                "path": f"{index}_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            }
+        )
+        (out_dir / f"{index}_Normalize").mkdir(parents=True, exist_ok=True)
     _write_json(out_dir / "modules.json", modules)
-    hidden = json.loads((out_dir / "config.json").read_text())["hidden_size"]
     _write_json(
         out_dir / "1_Pooling" / "config.json",
         {"word_embedding_dimension": hidden, "pooling_mode": pooling, "include_prompt": True},
@@ -457,8 +477,8 @@ def build_mpnet(out_dir: Path) -> None:
     write_sentence_transformers_files(out_dir, "mean", 384)
 
 
-def build_nomic_embed(out_dir: Path) -> None:
-    """nomic-embed-text-v1.5: NomicBertConfig's defaults are v1.5's shapes; 2 layers."""
+def build_nomic_embed(out_dir: Path, layer_norm: bool = True) -> None:
+    """nomic-embed-text-v1.5 (v1: no layer_norm); NomicBertConfig's defaults are v1.5's shapes; 2 layers."""
     import torch
     from transformers import NomicBertConfig, NomicBertModel
 
@@ -471,7 +491,10 @@ def build_nomic_embed(out_dir: Path) -> None:
         architectures=["NomicBertModel"],
     )
     _save(NomicBertModel(config).eval(), tokenizer, out_dir)
-    write_sentence_transformers_files(out_dir, "mean", 8192, normalize=False, prompts=dict(NOMIC_PROMPTS))
+    # Its modules.json: Transformer, Pooling (mean), LayerNorm (v1.5 only), Normalize.
+    write_sentence_transformers_files(
+        out_dir, "mean", 8192, prompts=dict(NOMIC_PROMPTS), layer_norm=layer_norm
+    )
 
 
 def _modernbert_config(tokenizer: PreTrainedTokenizerBase, **extra: Any) -> Any:
@@ -704,9 +727,11 @@ REPLICAS: dict[str, Replica] = {
     "qwen3-embedding": Replica(build_qwen3_embedding, Task.EMBEDDINGS, "qwen3-embedding"),
     "deberta-v2": Replica(build_deberta_v2, Task.RERANK, "deberta-v2"),
     "mpnet": Replica(build_mpnet, Task.EMBEDDINGS, "mpnet"),
-    # "v1.5" in the name (and so in the folder's path) is what tells the recipe from nomic-embed (v1).
-    "nomic-embed-v1.5": Replica(build_nomic_embed, Task.EMBEDDINGS, "nomic-embed-v1.5"),
-    "nomic-embed": Replica(build_nomic_embed, Task.EMBEDDINGS, "nomic-embed"),
+    # One recipe; v1.5's LayerNorm module (the folder's content, not its name) adds the layer norm.
+    "nomic-embed-v1.5": Replica(build_nomic_embed, Task.EMBEDDINGS, "nomic-embed"),
+    "nomic-embed": Replica(
+        lambda out: build_nomic_embed(out, layer_norm=False), Task.EMBEDDINGS, "nomic-embed"
+    ),
     "modernbert-reranker": Replica(build_modernbert_reranker, Task.RERANK, "modernbert"),
     "modernbert-embed": Replica(build_modernbert_embed, Task.EMBEDDINGS, "modernbert"),
     "xlm-roberta-long": Replica(build_long_xlmr, Task.EMBEDDINGS, "xlm-roberta"),
@@ -719,16 +744,22 @@ REPLICAS: dict[str, Replica] = {
 }
 
 
+# A replica rebuilt since RECIPE_VERSION: its cache entry gets this suffix (nomic: its LayerNorm module).
+REPLICA_REVISIONS = {"nomic-embed-v1.5": "b", "nomic-embed": "b"}
+
+
 def replica_source(name: str, cache_dir: Path | None = None) -> Path:
     """HF folder of the replica `name` (built on first use, cached per recipe version)."""
     if name not in REPLICAS:
         raise ValueError(f"unknown replica {name!r}; choose one of {', '.join(REPLICAS)}")
 
+    version = f"{RECIPE_VERSION}{REPLICA_REVISIONS.get(name, '')}"
+
     def build(out_dir: Path) -> None:
         REPLICAS[name].build(out_dir)
-        _finish(out_dir, f"{name}-{RECIPE_VERSION}")
+        _finish(out_dir, f"{name}-{version}")
 
-    return cached_build(f"replica-{name}-{RECIPE_VERSION}", build, cache_dir)
+    return cached_build(f"replica-{name}-{version}", build, cache_dir)
 
 
 # --- for the long-context memory measurement (benchmark/long_context.py), not the tests ------

@@ -423,6 +423,10 @@ class ModelCard(BaseModel):
     instruction: str | None = None  # instruction-following rerankers: the default instruction
     weight_format: str | None = None  # fp32 | fp16 | int8, as exported
     quantization: str | None = None  # none | weight-only | static (int8 activations too)
+    # The precision the device computes in (f32, bf16, f16), as the compiled model reports it.
+    inference_precision: str | None = None
+    # Embedders from a sentence-transformers folder: its modules after the Transformer, as reproduced.
+    sentence_modules: list[str] | None = None
     # Quantized exports: the figures against the fp32 model (export_models/accuracy.py), e.g.
     # {"ndcg@10": 0.998, "top1": 1.0, ...}, and the gate they passed.
     accuracy: dict[str, Any] | None = None

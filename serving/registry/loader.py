@@ -23,6 +23,7 @@ from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository import interop, layout
 from serving.repository.config import EmbeddingsOptions, RerankOptions, ServableSpec, resolve_options
+from serving.repository.files import RepositoryFiles
 from serving.repository.layout import ModelInfo, Task, TokenizerInfo
 from serving.repository.versions import VersionFiles
 
@@ -47,6 +48,7 @@ class LoadedVersion:
     tokenizer_info: TokenizerInfo
     model_info: ModelInfo | None
     device: str
+    inference_precision: str | None = None  # what the compiled model computes in (f32, bf16, f16)
     # Held so the Core outlives the models compiled by it: freed first, closing them segfaults.
     core: ov.Core | None = None
     loaded_at: float = field(default_factory=time.time)
@@ -93,7 +95,64 @@ def _shown(path: Path, root: Path | None) -> str:
         return path.name
 
 
+def _check_paths(repository: RepositoryFiles, spec: ServableSpec, files: VersionFiles) -> None:
+    """Refuse a version whose files resolve outside the repository and the allowed model roots."""
+    paths = [files.tokenizer_xml, files.model_xml]
+    paths += [path.with_suffix(".bin") for path in paths]
+    if spec.flat:
+        paths += [
+            files.model_xml.parent / name for name in (layout.HF_CONFIG_FILE, layout.TOKENIZER_CONFIG_FILE)
+        ]
+    for path in paths:
+        if not repository.is_allowed(path):
+            raise LoadError(
+                f"{repository.shown(path)}: resolves outside the model repository and the allowed model "
+                "roots (--allowed_model_root); not read"
+            )
+
+
+PRECISION_HINT = "INFERENCE_PRECISION_HINT"
+# Weights stored in these types were reduced at export (fp16, int8, int4...): the plugin's default
+# precision suits them. Only all-f32 weights ask for f32 arithmetic.
+_REDUCED_WEIGHT_TYPES = frozenset(
+    {ov.Type.f16, ov.Type.bf16, ov.Type.i8, ov.Type.u8, ov.Type.i4, ov.Type.u4, ov.Type.nf4}
+    | {getattr(ov.Type, name) for name in ("f8e4m3", "f8e5m2") if hasattr(ov.Type, name)}
+)
+
+
+def weights_are_f32(model: ov.Model) -> bool:
+    """No weight reduced at export: float weights all f32, nothing quantized."""
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind == "FakeQuantize" or (kind == "Constant" and op.get_element_type() in _REDUCED_WEIGHT_TYPES):
+            return False
+    return True
+
+
+def compile_config(model: ov.Model, device: str, plugin_config: dict[str, str]) -> dict[str, str]:
+    """plugin_config, with INFERENCE_PRECISION_HINT f32 for f32 weights when it names no precision.
+
+    The CPU plugin computes in bf16 on CPUs that have it, and GPUs in f16: an f32 model (a plain
+    optimum-cli folder, an OVMS folder without the setting) would then be off its source model by
+    about 1e-2. This project's fp32 exports write the same setting into their plugin_config.
+    """
+    if PRECISION_HINT in plugin_config or device.split(".")[0] not in ("CPU", "GPU"):
+        return plugin_config
+    if not weights_are_f32(model):
+        return plugin_config
+    return {**plugin_config, PRECISION_HINT: "f32"}
+
+
 def _read(core: ov.Core, path: Path, what: str, root: Path | None) -> ov.Model:
+    # read_model offers a file that is not XML to every frontend, and TensorFlow's text-format
+    # parser logs the words it could not place: a stray file's content would reach the log.
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except OSError as err:
+        raise LoadError(f"cannot read the {what} IR {_shown(path, root)}: {err.strerror}") from err
+    if not head.startswith(b"<"):
+        raise LoadError(f"cannot read the {what} IR {_shown(path, root)}: not an XML file")
     try:
         return core.read_model(path)
     except RuntimeError as err:
@@ -169,13 +228,17 @@ def load_version(
     batching: BatchPolicy,
     limits: RequestLimits | None = None,
     root: Path | None = None,
+    repository: RepositoryFiles | None = None,
 ) -> LoadedVersion:
     """Read, compile and warm up version `files.version` of `spec`; raises LoadError.
 
-    `root` is the repository folder: messages name files relative to it.
+    `root` is the repository folder: messages name files relative to it. `repository`: every file
+    read must resolve inside its allowed roots (a version folder or IR may be a symlink).
     """
     limits = limits if limits is not None else RequestLimits()
     label = f"{spec.name}:{files.version}"
+    if repository is not None:
+        _check_paths(repository, spec, files)
     tokenizer_model = _read(core, files.tokenizer_xml, "tokenizer", root)
     model = _read(core, files.model_xml, spec.task.value, root)
     try:
@@ -229,10 +292,14 @@ def load_version(
         )
     device = spec.model.target_device
     try:
-        compiled = _compile(core, model, device, spec.model.plugin_config)
+        compiled = _compile(core, model, device, compile_config(model, device, spec.model.plugin_config))
     except LoadError:
         tokenizer.close()
         raise
+    try:
+        precision: str | None = compiled.get_property(PRECISION_HINT).get_type_name()
+    except (RuntimeError, AttributeError):  # a device without the property
+        precision = None
     try:
         slots = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     except RuntimeError:
@@ -273,6 +340,7 @@ def load_version(
         tokenizer_info=info,
         model_info=model_info,
         device=device,
+        inference_precision=precision,
         core=core,
     )
 

@@ -32,6 +32,7 @@ from serving.repository.config import (
     read_servable_spec,
     with_cpu_plugin_config,
 )
+from serving.repository.files import RepositoryFiles
 from serving.repository.layout import ModelInfo, Task, TokenizerInfo
 from serving.repository.versions import VersionFiles, stable_versions
 
@@ -102,6 +103,7 @@ class ServedModel:
     tokenizer_info: TokenizerInfo | None = None  # its prompts and templates, for the model list
     aliases: tuple[str, ...] = ()
     model_info: ModelInfo | None = None  # its weight format and accuracy report, for the model list
+    inference_precision: str | None = None  # what the device computes in (f32, bf16, f16)
 
 
 class Lease:
@@ -134,6 +136,7 @@ class ModelRegistry:
         settle_seconds: float | None = None,
         core: ov.Core | None = None,
         cpu_plugin_config: dict[str, str] | None = None,
+        allowed_model_roots: tuple[Path, ...] = (),
     ) -> None:
         self.config_path = Path(config_path)
         # --plugin_config: merged over the plugin_config of every model compiled on CPU (the
@@ -142,6 +145,9 @@ class ModelRegistry:
         self.batching = batching or BatchPolicy()
         self.limits = limits or RequestLimits()
         self.root = self.config_path.parent
+        # Every file read for a model must resolve inside the repository or an allowed model root
+        # (--allowed_model_root); parsed files are cached until they change (repository/files.py).
+        self.files = RepositoryFiles(self.root, allowed_model_roots)
         self.poll_interval = poll_interval
         # How long a new or changed version folder must stay unchanged before it is loaded.
         self.settle_seconds = min(0.5, poll_interval) if settle_seconds is None else settle_seconds
@@ -211,7 +217,7 @@ class ModelRegistry:
         """
         with self._reload_lock:
             try:
-                entries = read_config(self.config_path)
+                entries = read_config(self.config_path, self.files)
             except ConfigError as err:
                 message = self.public(str(err))
                 if message != self.config_error:
@@ -223,7 +229,12 @@ class ModelRegistry:
             self.config_error = None
             wanted = {entry.name for entry in entries}
             with self._lock:
-                self._aliases = {alias: entry.name for entry in entries for alias in entry.aliases}
+                # Rebuilt only when the names or their aliases changed (a large aliases.json).
+                self._aliases = self.files.remember(
+                    "alias map",
+                    (tuple(entry.name for entry in entries), *(entry.aliases for entry in entries)),
+                    lambda: {alias: entry.name for entry in entries for alias in entry.aliases},
+                )
                 for model in self._models.values():
                     if model.name not in wanted and not model.removed:
                         log.info("model %s was removed from %s: unloading", model.name, self.config_path)
@@ -233,6 +244,7 @@ class ModelRegistry:
             for model, spec in specs:
                 stable, present = observed[model.name]
                 self._apply(model, spec, stable, present, force)
+            self.files.sweep()
 
     def _remove(self, model: ModelState) -> None:
         model.removed = True
@@ -383,6 +395,7 @@ class ModelRegistry:
                 self.batching,
                 self.limits,
                 self.root,
+                repository=self.files,
             )
         except LoadError as err:
             message = self.public(str(err))
@@ -526,6 +539,7 @@ class ModelRegistry:
                             servable.tokenizer_info,
                             model.aliases,
                             servable.model_info,
+                            servable.inference_precision,
                         )
                     )
             return served

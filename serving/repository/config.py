@@ -15,17 +15,19 @@ Four kinds of model folder are read (docs/repository.md):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from serving.repository import layout, pbtxt
+from serving.repository.files import ConfigError, RepositoryFiles
 from serving.repository.layout import ModelInfo, Pooling, Task
 from serving.repository.versions import VersionFiles, numbered_folders, scan_versions
 
+__all__ = ["ConfigError", "RepositoryFiles"]
 
-class ConfigError(ValueError):
-    """A configuration file is missing or wrong; the message names the file."""
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,17 @@ class GraphEntry:
     plugin_config: tuple[tuple[str, str], ...] = ()
     # config.json's plain models: a legacy graph may name them as its servables (OVMS's demo form).
     config_models: tuple[IRSpec, ...] = ()
+    where: str = ""  # "config.json: mediapipe_config_list[0]", for messages
+    # Reads the model's files (path rule, size limits, cache); None: a fresh one rooted at base_path's parent.
+    files: RepositoryFiles | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def repository(self) -> RepositoryFiles:
+        return (
+            self.files
+            if self.files is not None
+            else RepositoryFiles(self.base_path.parent, enforce_roots=False)
+        )
 
 
 @dataclass(frozen=True)
@@ -186,25 +199,21 @@ class ServableSpec:
         )
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: file not found") from err
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-
-
-def _read_json(path: Path) -> Any:
-    text = _read_text(path)
+def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: invalid JSON: {err}") from err
-    except RecursionError as err:
-        raise ConfigError(f"{path}: JSON nested too deeply") from err
+    except json.JSONDecodeError as err:  # its msg names the problem, never the text around it
+        raise ConfigError(f"invalid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from err
+
+
+def _read(files: RepositoryFiles, path: Path, parse: Callable[[str], _T], kind: str) -> _T:
+    """files.read, a missing file said as such."""
+    try:
+        return files.read(path, parse, kind)
+    except FileNotFoundError as err:
+        raise ConfigError(f"{files.shown(path)}: file not found") from err
+    except (IsADirectoryError, NotADirectoryError) as err:
+        raise ConfigError(f"{files.shown(path)}: not a file") from err
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -225,37 +234,27 @@ def _graph_folder(base_path: Path) -> Path | None:
     return None
 
 
-def read_config(config_path: Path) -> list[GraphEntry]:
-    """The models of config.json (base paths resolved against its folder).
+@dataclass(frozen=True)
+class _ConfigFile:
+    """config.json's entries as written: mediapipe_config_list graphs and model_config_list models."""
 
-    Every mediapipe_config_list entry; of model_config_list, the entries whose folder holds a
-    graph.pbtxt or a flat optimum-cli model. A model_config_list entry whose folder holds numbered
-    version folders and neither is a plain OVMS model (e.g. a servable a hand-written graph names):
-    not served here on its own. A missing or empty folder is taken for one of ours being replaced:
-    its error is reported and what it served keeps serving.
-    """
-    raw = _read_json(config_path)
+    graphs: tuple[tuple[GraphEntry, str], ...]
+    models: tuple[tuple[IRSpec, str], ...]
+
+
+def _parse_config(root: Path, text: str) -> _ConfigFile:
+    raw = _parse_json(text)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{config_path}: expected a JSON object")
+        raise ConfigError("expected a JSON object")
     graphs_raw = raw.get("mediapipe_config_list", [])
     if not isinstance(graphs_raw, list):
-        raise ConfigError(f"{config_path}: mediapipe_config_list must be a list")
+        raise ConfigError("mediapipe_config_list must be a list")
     models_raw = raw.get("model_config_list", [])
     if not isinstance(models_raw, list):
-        raise ConfigError(f"{config_path}: model_config_list must be a list")
-    root = config_path.parent
+        raise ConfigError("model_config_list must be a list")
     graphs: list[tuple[GraphEntry, str]] = []
-    entries: list[GraphEntry] = []
-    seen: set[str] = set()
-
-    def add(entry: GraphEntry, where: str) -> None:
-        if entry.name in seen:
-            raise ConfigError(f"{where}: duplicate name '{entry.name}'")
-        seen.add(entry.name)
-        entries.append(entry)
-
     for index, item in enumerate(graphs_raw):
-        where = f"{config_path}: mediapipe_config_list[{index}]"
+        where = f"mediapipe_config_list[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ConfigError(f"{where}: needs a non-empty string 'name'")
         name = item["name"]
@@ -267,23 +266,52 @@ def read_config(config_path: Path) -> list[GraphEntry]:
         subconfig_value = item.get("subconfig", layout.SUBCONFIG_FILE)
         if not isinstance(graph_value, str) or not isinstance(subconfig_value, str):
             raise ConfigError(f"{where}: graph_path and subconfig must be strings")
-        graphs.append(
-            (
-                GraphEntry(
-                    name=name,
-                    base_path=base_path,
-                    graph_path=_resolve(base_path, graph_value),
-                    subconfig_path=_resolve(base_path, subconfig_value),
-                ),
-                where,
-            )
+        entry = GraphEntry(
+            name=name,
+            base_path=base_path,
+            graph_path=_resolve(base_path, graph_value),
+            subconfig_path=_resolve(base_path, subconfig_value),
         )
+        graphs.append((entry, where))
+    models = [
+        (_model_spec(item, root, f"model_config_list[{index}]"), f"model_config_list[{index}]")
+        for index, item in enumerate(models_raw)
+    ]
+    return _ConfigFile(tuple(graphs), tuple(models))
+
+
+def read_config(config_path: Path, files: RepositoryFiles | None = None) -> list[GraphEntry]:
+    """The models of config.json (base paths resolved against its folder).
+
+    Every mediapipe_config_list entry; of model_config_list, the entries whose folder holds a
+    graph.pbtxt or a flat optimum-cli model. A model_config_list entry whose folder holds numbered
+    version folders and neither is a plain OVMS model (e.g. a servable a hand-written graph names):
+    not served here on its own. A missing or empty folder is taken for one of ours being replaced:
+    its error is reported and what it served keeps serving.
+
+    `files` reads config.json and aliases.json (and later each model's files): the repository's
+    path rule, size limits and parse cache. Without it (the operator's tools), a fresh one rooted at
+    config.json's folder that reads paths anywhere; the server passes its own, which enforces them.
+    """
+    files = files if files is not None else RepositoryFiles(config_path.parent, enforce_roots=False)
+    root = config_path.parent
+    parsed = _read(files, config_path, lambda text: _parse_config(root, text), "config.json")
+    shown = files.shown(config_path)
+    graphs = [
+        (replace(entry, where=f"{shown}: {where}"), f"{shown}: {where}") for entry, where in parsed.graphs
+    ]
     plain_models: list[IRSpec] = []
-    for index, item in enumerate(models_raw):
-        where = f"{config_path}: model_config_list[{index}]"
-        model = _model_spec(item, root, where)
-        folder = _graph_folder(model.base_path)
-        if folder is None and not is_flat_folder(model.base_path) and numbered_folders(model.base_path):
+    for model, where in parsed.models:
+        where = f"{shown}: {where}"
+        # Outside the allowed roots: not even looked at; read_servable_spec says why it is refused.
+        allowed = files.is_allowed(model.base_path)
+        folder = _graph_folder(model.base_path) if allowed else None
+        if (
+            allowed
+            and folder is None
+            and not is_flat_folder(model.base_path)
+            and numbered_folders(model.base_path)
+        ):
             plain_models.append(model)
             continue
         folder = folder or model.base_path
@@ -294,14 +322,31 @@ def read_config(config_path: Path) -> list[GraphEntry]:
             subconfig_path=folder / layout.SUBCONFIG_FILE,
             target_device=model.target_device,
             plugin_config=tuple(model.plugin_config.items()),
+            where=where,
         )
         graphs.append((graph, where))
-    aliases = read_aliases(config_path)
+    aliases = read_aliases(config_path, files)
+    entries: list[GraphEntry] = []
+    seen: set[str] = set()
     for graph, where in graphs:
-        add(replace(graph, config_models=tuple(plain_models), aliases=aliases.get(graph.name, ())), where)
-    clash = find_alias_clash([entry.name for entry in entries], {e.name: e.aliases for e in entries})
+        if graph.name in seen:
+            raise ConfigError(f"{where}: duplicate name '{graph.name}'")
+        seen.add(graph.name)
+        entries.append(
+            replace(
+                graph, config_models=tuple(plain_models), aliases=aliases.get(graph.name, ()), files=files
+            )
+        )
+    names = tuple(entry.name for entry in entries)
+    # Checked again only when the names or aliases.json changed (the parsed table is the same object
+    # while the file is unchanged): a large aliases.json costs one check, not one per poll.
+    clash = files.remember(
+        "alias clash",
+        (names, aliases),
+        lambda: find_alias_clash(list(names), {e.name: e.aliases for e in entries}),
+    )
     if clash:
-        raise ConfigError(f"{aliases_path(config_path)}: {clash}")
+        raise ConfigError(f"{files.shown(aliases_path(config_path))}: {clash}")
     return entries
 
 
@@ -309,24 +354,29 @@ def aliases_path(config_path: Path) -> Path:
     return config_path.parent / layout.ALIASES_FILE
 
 
-def read_aliases(config_path: Path) -> dict[str, tuple[str, ...]]:
+def _parse_aliases(text: str) -> dict[str, tuple[str, ...]]:
+    raw = _parse_json(text)
+    table = raw.get("aliases") if isinstance(raw, dict) else None
+    if not isinstance(table, dict):
+        raise ConfigError('expected {"aliases": {model name: [alias, ...]}}')
+    aliases: dict[str, tuple[str, ...]] = {}
+    for name, values in table.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            raise ConfigError(f"the aliases of '{name}' must be a list of non-empty strings")
+        aliases[name] = tuple(dict.fromkeys(alias for alias in values if alias != name))
+    return aliases
+
+
+def read_aliases(config_path: Path, files: RepositoryFiles | None = None) -> dict[str, tuple[str, ...]]:
     """aliases.json beside config.json, {"aliases": {model name: [alias, ...]}}; none without the file.
 
     A model's own name and repeats are dropped from its list.
     """
+    files = files if files is not None else RepositoryFiles(config_path.parent, enforce_roots=False)
     path = aliases_path(config_path)
     if not path.exists():
         return {}
-    raw = _read_json(path)
-    table = raw.get("aliases") if isinstance(raw, dict) else None
-    if not isinstance(table, dict):
-        raise ConfigError(f'{path}: expected {{"aliases": {{model name: [alias, ...]}}}}')
-    aliases: dict[str, tuple[str, ...]] = {}
-    for name, values in table.items():
-        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
-            raise ConfigError(f"{path}: the aliases of '{name}' must be a list of non-empty strings")
-        aliases[name] = tuple(dict.fromkeys(alias for alias in values if alias != name))
-    return aliases
+    return _read(files, path, _parse_aliases, "aliases.json")
 
 
 def find_alias_clash(names: list[str], aliases: dict[str, tuple[str, ...]]) -> str | None:
@@ -343,7 +393,7 @@ def find_alias_clash(names: list[str], aliases: dict[str, tuple[str, ...]]) -> s
 
 @dataclass(frozen=True)
 class ServableRef:
-    """What a legacy graph's session node opens: a servable of subconfig.json, by name (and version)."""
+    """A legacy session node: the servable_name (and servable_version) it opens."""
 
     name: str
     version: int | None = None
@@ -359,7 +409,7 @@ class Graph:
     models_path: str | None = None
     target_device: str | None = None
     plugin_config: dict[str, str] = field(default_factory=dict)
-    # Legacy form: the tokenizer's and the model's servables (None: this project's older one-node graph).
+    # Seed-era form: the tokenizer's and the model's servables (None: this project's older one-node graph).
     tokenizer_servable: ServableRef | None = None
     model_servable: ServableRef | None = None
 
@@ -387,21 +437,21 @@ def _int_option(options: pbtxt.Message, key: str, path: Path) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{path}: {key} must be an integer >= 1, got {value!r}")
+        raise ConfigError(f"{key} must be an integer >= 1, got {_described(value)}")
     return value
 
 
 def _bool_option(options: pbtxt.Message, key: str, path: Path) -> bool | None:
     value = options.get(key)
     if value is not None and not isinstance(value, bool):
-        raise ConfigError(f"{path}: {key} must be true or false, got {value!r}")
+        raise ConfigError(f"{key} must be true or false, got {_described(value)}")
     return value
 
 
 def _string_option(options: pbtxt.Message, key: str, path: Path) -> str | None:
     value = options.get(key)
     if value is not None and not isinstance(value, str):
-        raise ConfigError(f"{path}: {key} must be a string, got {value!r}")
+        raise ConfigError(f"{key} must be a string, got {_described(value)}")
     return value
 
 
@@ -414,7 +464,7 @@ def _pooling_option(options: pbtxt.Message, path: Path) -> Pooling | None:
         return Pooling(value)
     except ValueError as err:
         choices = ", ".join(p.value for p in Pooling)
-        raise ConfigError(f"{path}: pooling must be one of {choices}, got {value!r}") from err
+        raise ConfigError(f"pooling must be one of {choices}, got {_described(value)}") from err
 
 
 def _graph_options(options: pbtxt.Message, path: Path) -> GraphOptions:
@@ -436,9 +486,9 @@ def _plugin_config_option(options: pbtxt.Message, path: Path) -> dict[str, str]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: plugin_config must be a JSON object in a string: {err}") from err
+        raise ConfigError(f"plugin_config must be a JSON object in a string: {err.msg}") from err
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: plugin_config must be a JSON object in a string")
+        raise ConfigError("plugin_config must be a JSON object in a string")
     return property_strings(raw)
 
 
@@ -462,22 +512,35 @@ def _session(graph: pbtxt.Message, packet: str | None, path: Path) -> ServableRe
         options = _node_options(node, "OpenVINOModelServerSessionCalculatorOptions")
         name = _string_option(options, "servable_name", path)
         if not name:
-            raise ConfigError(f"{path}: the session node of '{packet}' needs a servable_name")
+            raise ConfigError(f"the session node of '{packet}' needs a servable_name")
         version = _string_option(options, "servable_version", path)
         if version is not None and not version.isdigit():
-            raise ConfigError(f"{path}: servable_version must be a version number, got {version!r}")
+            raise ConfigError(f"servable_version must be a version number, got {_described(version)}")
         return ServableRef(name=name, version=int(version) if version else None)
-    raise ConfigError(f"{path}: no {layout.SESSION_CALCULATOR} node gives the side packet '{packet}'")
+    raise ConfigError(f"no {layout.SESSION_CALCULATOR} node gives the side packet '{packet}'")
 
 
-def parse_graph(path: Path) -> Graph:
-    text = _read_text(path)
+def _described(value: Any) -> str:
+    """A value from a file as messages show it: numbers and booleans as written, other values by
+    their kind only (a file's text is never quoted)."""
+    if isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "a string" if value else "an empty string"
+    return "a message" if isinstance(value, dict) else "a list" if isinstance(value, list) else "a value"
+
+
+def parse_graph(path: Path, files: RepositoryFiles | None = None) -> Graph:
+    """What graph.pbtxt says (ConfigError naming the file, the line or field, and the problem)."""
+    files = files if files is not None else RepositoryFiles(path.parent, enforce_roots=False)
+    return _read(files, path, lambda text: _parse_graph_text(text, path), "graph.pbtxt")
+
+
+def _parse_graph_text(text: str, path: Path) -> Graph:
     try:
         graph = pbtxt.parse(text)
     except pbtxt.PbtxtError as err:
-        raise ConfigError(f"{path}: {err}") from err
-    except RecursionError as err:
-        raise ConfigError(f"{path}: messages nested too deeply") from err
+        raise ConfigError(str(err)) from err
     by_calculator = {task.calculator: (task, False) for task in Task}
     by_calculator |= {task.legacy_calculator: (task, True) for task in Task}
     for node in pbtxt.all_values(graph, "node"):
@@ -486,7 +549,7 @@ def parse_graph(path: Path) -> Graph:
             break
     else:
         names = " or ".join(by_calculator)
-        raise ConfigError(f"{path}: no node with calculator {names}")
+        raise ConfigError(f"no node with calculator {names}")
     if legacy:
         options = _node_options(node, f"{node['calculator']}Options")
         packets = _side_packets(node, "input_side_packet")
@@ -506,9 +569,9 @@ def parse_graph(path: Path) -> Graph:
     )
 
 
-def read_graph(path: Path) -> tuple[Task, GraphOptions]:
+def read_graph(path: Path, files: RepositoryFiles | None = None) -> tuple[Task, GraphOptions]:
     """The task and the node options of a graph.pbtxt."""
-    graph = parse_graph(path)
+    graph = parse_graph(path, files)
     return graph.task, graph.options
 
 
@@ -562,19 +625,24 @@ def _model_spec(raw: Any, model_folder: Path, where: str) -> IRSpec:
     )
 
 
-def _read_model_list(path: Path) -> list[IRSpec]:
-    """subconfig.json's model_config_list; base paths are relative to its folder (as in OVMS)."""
-    raw = _read_json(path)
+def _parse_model_list(folder: Path, text: str) -> list[IRSpec]:
+    raw = _parse_json(text)
     items = raw.get("model_config_list") if isinstance(raw, dict) else None
     if not isinstance(items, list):
-        raise ConfigError(f"{path}: model_config_list must be a list")
-    return [_model_spec(item, path.parent, str(path)) for item in items]
+        raise ConfigError("model_config_list must be a list")
+    return [_model_spec(item, folder, f"model_config_list[{index}]") for index, item in enumerate(items)]
 
 
-def read_subconfig(path: Path, task: Task) -> tuple[IRSpec, IRSpec]:
+def _read_model_list(path: Path, files: RepositoryFiles) -> list[IRSpec]:
+    """subconfig.json's model_config_list; base paths are relative to its folder (as in OVMS)."""
+    return list(_read(files, path, lambda text: _parse_model_list(path.parent, text), "subconfig.json"))
+
+
+def read_subconfig(path: Path, task: Task, files: RepositoryFiles | None = None) -> tuple[IRSpec, IRSpec]:
     """(tokenizer, model) entries of this project's older graphs, found by base_path: 'tokenizer' and
     the task's folder (else by the name's suffix)."""
-    specs = _read_model_list(path)
+    files = files if files is not None else RepositoryFiles(path.parent, enforce_roots=False)
+    specs = _read_model_list(path, files)
 
     def find(folder: str, name_suffix: str) -> IRSpec:
         for spec in specs:
@@ -583,26 +651,26 @@ def read_subconfig(path: Path, task: Task) -> tuple[IRSpec, IRSpec]:
         for spec in specs:
             if spec.name.endswith(name_suffix):
                 return spec
-        raise ConfigError(f"{path}: no model_config_list entry with base_path '{folder}'")
+        raise ConfigError(f"{files.shown(path)}: no model_config_list entry with base_path '{folder}'")
 
     tokenizer = find(layout.TOKENIZER_DIR, "_tokenizer_model")
     model = find(task.model_dir, f"_{task.value}_model")
     return tokenizer, model
 
 
-def _servable_specs(entry: GraphEntry, graph: Graph) -> tuple[IRSpec, IRSpec]:
+def _servable_specs(entry: GraphEntry, graph: Graph, files: RepositoryFiles) -> tuple[IRSpec, IRSpec]:
     """A legacy graph's two servables: subconfig.json's entries named by the session nodes, or
     config.json's own plain models (the form of OVMS's hand-written demo graph)."""
     assert graph.tokenizer_servable is not None and graph.model_servable is not None
     known = list(entry.config_models)
     if entry.subconfig_path.is_file():
-        known = _read_model_list(entry.subconfig_path) + known
+        known = _read_model_list(entry.subconfig_path, files) + known
     found = []
     for servable in (graph.tokenizer_servable, graph.model_servable):
         spec = next((spec for spec in known if spec.name == servable.name), None)
         if spec is None:
             raise ConfigError(
-                f"{entry.graph_path}: servable_name '{servable.name}' is not in "
+                f"{files.shown(entry.graph_path)}: servable_name '{servable.name}' is not in "
                 f"{entry.subconfig_path.name} or config.json's model_config_list"
             )
         if servable.version is not None:
@@ -614,15 +682,15 @@ def _servable_specs(entry: GraphEntry, graph: Graph) -> tuple[IRSpec, IRSpec]:
         graph.model_servable.version,
     ):
         raise ConfigError(
-            f"{entry.graph_path}: the tokenizer and the model servable_version differ; this server pairs "
-            "tokenizer and model versions by number"
+            f"{files.shown(entry.graph_path)}: the tokenizer and the model servable_version differ; this "
+            "server pairs tokenizer and model versions by number"
         )
     return tokenizer, model
 
 
-def _hf_task(folder: Path) -> Task:
+def _parse_hf_task(text: str) -> Task:
     """A flat folder without graph: a *ForSequenceClassification in its config.json is a reranker."""
-    config = _read_json(folder / layout.HF_CONFIG_FILE)
+    config = _parse_json(text)
     architectures = config.get("architectures") if isinstance(config, dict) else None
     if isinstance(architectures, list) and any(
         isinstance(name, str) and name.endswith("ForSequenceClassification") for name in architectures
@@ -648,21 +716,32 @@ def _flat_specs(
 
 
 def read_servable_spec(entry: GraphEntry) -> ServableSpec:
+    """The model's configuration; ConfigError when a file is missing, wrong, too big, or resolves
+    outside the repository and the allowed model roots (then nothing of it is read)."""
+    files = entry.repository
+    files.check(entry.base_path, f"{entry.where or entry.name}: base_path")
     if not entry.graph_path.is_file() and is_flat_folder(entry.base_path):
         # optimum-cli's output folder: the task from its config.json, every setting at its default.
         tokenizer, model = _flat_specs(
             entry.name, entry.base_path, entry.target_device, dict(entry.plugin_config)
         )
-        task = _hf_task(entry.base_path)
+        task = _read(files, entry.base_path / layout.HF_CONFIG_FILE, _parse_hf_task, "hf_config")
         return ServableSpec(entry.name, task, GraphOptions(), tokenizer, model, flat=True)
-    graph = parse_graph(entry.graph_path)
+    files.check(entry.graph_path, f"{entry.where or entry.name}: graph_path")
+    graph = parse_graph(entry.graph_path, files)
     if graph.tokenizer_servable is not None:
-        tokenizer, model = _servable_specs(entry, graph)
-        return ServableSpec(entry.name, graph.task, graph.options, tokenizer, model)
-    if graph.models_path is not None:
+        tokenizer, model = _servable_specs(entry, graph, files)
+        spec = ServableSpec(entry.name, graph.task, graph.options, tokenizer, model)
+    elif graph.models_path is not None:
         folder = _resolve(entry.graph_path.parent, graph.models_path)
         # An empty target_device lets current OVMS choose; this server runs it on CPU.
         tokenizer, model = _flat_specs(entry.name, folder, graph.target_device or "CPU", graph.plugin_config)
+        files.check(folder, f"{files.shown(entry.graph_path)}: models_path")
         return ServableSpec(entry.name, graph.task, graph.options, tokenizer, model, flat=True)
-    tokenizer, model = read_subconfig(entry.subconfig_path, graph.task)
-    return ServableSpec(entry.name, graph.task, graph.options, tokenizer, model)
+    else:
+        files.check(entry.subconfig_path, f"{entry.where or entry.name}: subconfig")
+        tokenizer, model = read_subconfig(entry.subconfig_path, graph.task, files)
+        spec = ServableSpec(entry.name, graph.task, graph.options, tokenizer, model)
+    for servable in (spec.tokenizer, spec.model):
+        files.check(servable.base_path, f"{files.shown(entry.graph_path)}: base_path of '{servable.name}'")
+    return spec

@@ -1,8 +1,8 @@
 """Model families as data: one small recipe per family, read by the export, the server and the
 parity reference (export_models/hf_reference.py).
 
-A recipe says which models it covers (config.json `architectures[0]` or `model_type`, and for
-families that share an architecture, a pattern of the source's name), how the export converts
+A recipe says which models it covers (config.json `architectures[0]` or `model_type`: the folder's
+content, never its name), how the export converts
 them, how a reranker scores (a causal LM's yes/no logits folded into one logit) and frames its
 prompt, how an embedder pools and post-processes, and which prompts it defaults to. The facts
 the server needs are also written into the IRs' runtime info at export (layout.TokenizerInfo,
@@ -12,7 +12,6 @@ changes later. Pure data: no torch, no transformers (the server imports this mod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -91,8 +90,6 @@ class Family:
     tasks: tuple[Task, ...]
     architectures: tuple[str, ...] = ()
     model_types: tuple[str, ...] = ()
-    # Families that share an architecture are told apart by the source's hub id or folder path.
-    source_pattern: str | None = None
     conversion: Conversion = Conversion.OPTIMUM
     scoring: TokenScoring | None = None
     template: PromptTemplate | None = None
@@ -105,12 +102,12 @@ class Family:
     max_length: int | None = None
     notes: str = ""
 
-    def matches(self, task: Task, architecture: str, model_type: str, source: str) -> bool:
+    def matches(self, task: Task, architecture: str, model_type: str, source: str = "") -> bool:
+        """Whether the recipe covers the model; `source` (its name) is not looked at: two folders with
+        the same content are exported the same way whatever they are called."""
         if task not in self.tasks:
             return False
-        if architecture not in self.architectures and model_type not in self.model_types:
-            return False
-        return self.source_pattern is None or re.search(self.source_pattern, source) is not None
+        return architecture in self.architectures or model_type in self.model_types
 
 
 @dataclass(frozen=True)
@@ -254,25 +251,15 @@ FAMILIES: tuple[Family, ...] = (
         notes="position ids from the padding id (padding_idx + 1 offset), inside the IR",
     ),
     Family(
-        name="nomic-embed-v1.5",
-        examples=("nomic-ai/nomic-embed-text-v1.5",),
-        tasks=(Task.EMBEDDINGS,),
-        model_types=("nomic_bert",),
-        source_pattern=r"v1[._]5",
-        conversion=Conversion.SENTENCE_TRANSFORMERS,
-        pooling=Pooling.MEAN,
-        post_pooling=(PostPooling.LAYER_NORM,),
-        prompts=NOMIC_PROMPTS,
-        notes="mean, layer norm, Matryoshka truncation to `dimensions`, L2",
-    ),
-    Family(
         name="nomic-embed",
-        examples=("nomic-ai/nomic-embed-text-v1",),
+        examples=("nomic-ai/nomic-embed-text-v1", "nomic-ai/nomic-embed-text-v1.5"),
         tasks=(Task.EMBEDDINGS,),
         model_types=("nomic_bert",),
         conversion=Conversion.SENTENCE_TRANSFORMERS,
         pooling=Pooling.MEAN,
         prompts=NOMIC_PROMPTS,
+        notes="v1.5's modules.json adds a LayerNorm (served as the layer_norm step before Matryoshka "
+        "truncation and L2): read from the folder, as every sentence-transformers module is",
     ),
     Family(
         name="modernbert",

@@ -194,6 +194,12 @@ class ModelInfo:
     conversion: str = "optimum"  # families.Conversion value
     # Embedders: steps between pooling and normalization (families.PostPooling values).
     post_pooling: list[str] = field(default_factory=list)
+    # Embedders from a sentence-transformers folder: its modules after the Transformer as reproduced
+    # (e.g. ["Pooling(max)", "Dense(384->64, Tanh)", "LayerNorm(64)", "Normalize"]); the IR holds
+    # the Pooling, Dense and LayerNorm modules when the server cannot run them (export_models/
+    # sentence_modules.py). Also its similarity function (cosine, dot, ...), as the folder names it.
+    sentence_modules: list[str] = field(default_factory=list)
+    similarity_fn_name: str | None = None
     # Serving settings as exported. They travel here because OVMS's graph options have no field for
     # some of them (max_doc_length; pooling and truncate in the legacy graph); where graph.pbtxt
     # does set one, the graph wins. None: not recorded (older exports; graph or default decides).

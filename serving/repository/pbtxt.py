@@ -35,7 +35,20 @@ _FALSE = {"false", "False", "f"}
 
 
 class PbtxtError(ValueError):
-    """The text is not valid protobuf text format; the message names line and column."""
+    """The text is not valid protobuf text format; the message names line, column and the kind of
+    problem, never the text itself (the file may be something else entirely, holding secrets)."""
+
+
+def _character(char: str) -> str:
+    """A character as messages show it: punctuation as itself, anything else by its code point."""
+    return repr(char) if char in "=()!?*&%$@^|~`+-.\"'" else f"U+{ord(char):04X}"
+
+
+def _kind(token: _Token) -> str:
+    """A token as messages show it: punctuation as itself, other tokens by their kind."""
+    if token.kind == "punct":
+        return repr(token.text)
+    return {"string": "a string", "number": "a number", "ident": "a word"}.get(token.kind, "a token")
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,8 @@ def _tokenize(text: str) -> list[_Token]:
         match = _TOKEN.match(text, position)
         if match is None:
             raise PbtxtError(
-                f"line {line}, column {position - line_start + 1}: unexpected {text[position]!r}"
+                f"line {line}, column {position - line_start + 1}: unexpected character "
+                f"{_character(text[position])}"
             )
         kind = match.lastgroup or ""
         value = match.group()
@@ -139,17 +153,17 @@ class _Parser:
             if not parts:
                 raise self._error(token, "empty extension name")
             return "[" + "".join(parts) + "]"
-        raise self._error(token, f"expected a field name, found {token.text!r}")
+        raise self._error(token, f"expected a field name, found {_kind(token)}")
 
     def _field_value(self, key: str) -> Any:
-        token = self._next(f"a value for '{key}'")
+        token = self._next("a value")
         has_colon = token.kind == "punct" and token.text == ":"
         if has_colon:
-            token = self._next(f"a value for '{key}'")
+            token = self._next("a value")
         if token.kind == "punct" and token.text in "{<":
             return self.parse_message("}" if token.text == "{" else ">")
         if not has_colon:
-            raise self._error(token, f"expected ':' or '{{' after '{key}', found {token.text!r}")
+            raise self._error(token, f"expected ':' or '{{' after a field name, found {_kind(token)}")
         if token.kind == "punct" and token.text == "[":
             return self._list(key)
         return self._scalar(token, key)
@@ -183,7 +197,7 @@ class _Parser:
             if token.text in _FALSE:
                 return False
             return token.text  # enum word, e.g. MEAN
-        raise self._error(token, f"expected a value for '{key}', found {token.text!r}")
+        raise self._error(token, f"expected a value, found {_kind(token)}")
 
 
 class _Repeated(list):  # type: ignore[type-arg]

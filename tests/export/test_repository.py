@@ -431,7 +431,8 @@ def test_the_console_export_serves_from_the_outside_config(
     graph options the command line wrote: a 1000-token document is cut to 300 tokens (3 chunks),
     within max_allowed_chunks 3, where uncut it would be about 9 chunks."""
     ok(console_export.result)
-    server = start_server(console_export.config_path)
+    # The models sit outside config.json's folder: an allowed model root (the server's path rule).
+    server = start_server(console_export.config_path, "--allowed_model_root", str(console_export.repo))
     models = httpx.get(f"{server.url}/v3/models").json()["data"]
     assert [(m["id"], m["version"]) for m in models] == [(TINY, 2)]
     hf = HFReranker(xlmr_reranker_source)

@@ -111,7 +111,9 @@ def family_server(
     entries = [{"name": name, "base_path": str(item.folder)} for name, item in family_exports.items()]
     config_path = root / "config.json"
     config_path.write_text(json.dumps({"model_config_list": [], "mediapipe_config_list": entries}))
-    with ServerProcess(config_path, root / "server.log", models=list(family_exports)) as server:
+    # The exports live outside config.json's folder: allowed model roots (the server's path rule).
+    allowed = [arg for item in family_exports.values() for arg in ("--allowed_model_root", str(item.folder))]
+    with ServerProcess(config_path, root / "server.log", *allowed, models=list(family_exports)) as server:
         yield server
 
 

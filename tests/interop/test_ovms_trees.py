@@ -310,7 +310,11 @@ def trees(
 
 @pytest.fixture(scope="module")
 def server(trees: Trees) -> Iterator[ServerProcess]:
-    with ServerProcess(trees.config_path, trees.root.parent / "server.log", models=SERVED) as running:
+    # optimum-cli's folders sit beside the repository: an allowed model root (the server's path rule).
+    allowed = ("--allowed_model_root", str(trees.root.parent))
+    with ServerProcess(
+        trees.config_path, trees.root.parent / "server.log", *allowed, models=SERVED
+    ) as running:
         yield running
 
 

@@ -158,7 +158,7 @@ def _cpu_computes_bf16_by_default() -> bool:
 def test_fp32_tolerance_tells_the_pinned_precision_from_the_plugin_default(
     client, sentence_transformer
 ) -> None:
-    """The same fp32 export served without INFERENCE_PRECISION_HINT f32 in its plugin_config runs bf16:
+    """The same fp32 export served with INFERENCE_PRECISION_HINT bf16 in its plugin_config runs bf16:
     the tolerance the other tests use rejects it, so a server that ignored plugin_config would fail them."""
     expected = sentence_transformer.encode(TEXTS)
     pinned = embeddings_of(embed(client, model="test/minilm", input=TEXTS))

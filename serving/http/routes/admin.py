@@ -26,6 +26,7 @@ def model_card(model: ServedModel) -> ModelCard:
         task=model.task.value,
         version=model.version,
         aliases=list(model.aliases),
+        inference_precision=model.inference_precision,
     )
     info = model.tokenizer_info
     if info is not None:
@@ -36,6 +37,7 @@ def model_card(model: ServedModel) -> ModelCard:
     if exported is not None:
         card.weight_format = exported.weight_format
         card.quantization = exported.quantization or None
+        card.sentence_modules = list(exported.sentence_modules) or None
         if exported.accuracy:
             card.accuracy = {key: exported.accuracy.get(key) for key in ("metrics", "gate", "chosen")}
     return card
