@@ -18,8 +18,8 @@ from benchmark.models import PreparedModel
 from benchmark.systems import Runner, SystemSpec
 from export_models.compare_results import read_exported_model
 from serving.pipelines.batching import BatchPolicy
-from serving.pipelines.embeddings import EmbeddingsPipeline
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import load_servable
 
@@ -38,12 +38,12 @@ class BareOpenVINORunner(Runner):
     def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
         pipeline = self.servable.pipeline
         assert isinstance(pipeline, RerankPipeline)
-        return pipeline.rerank_blocking(query, list(documents)).scores.astype(np.float32)
+        return pipeline.rerank_blocking(query, list(documents), RerankParams()).scores.astype(np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         pipeline = self.servable.pipeline
         assert isinstance(pipeline, EmbeddingsPipeline)
-        return pipeline.embed_blocking(list(texts)).vectors
+        return pipeline.embed_blocking(list(texts), None, EmbeddingsParams()).vectors
 
     def close(self) -> None:
         self.servable.close()

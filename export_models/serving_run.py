@@ -29,10 +29,10 @@ import openvino as ov
 from export_models.calibration_data import EmbeddingsRequest, Request, RerankRequest
 from serving.errors import ServingError
 from serving.pipelines.batching import BatchPolicy, BatchScheduler, Job, JobResult, ModelRunner
-from serving.pipelines.embeddings import EmbeddingsPipeline
+from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
 from serving.pipelines.framing import EncodedBatch
 from serving.pipelines.inference import OpenVINORunner
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
 from serving.registry.loader import result_output_index
@@ -153,9 +153,9 @@ def run_request(pipeline: Pipeline, request: Request) -> np.ndarray:
     """Rerank scores (sigmoid, one per document) or embeddings (one row per input), as served."""
     if isinstance(request, RerankRequest):
         assert isinstance(pipeline, RerankPipeline)
-        return pipeline.rerank_blocking(request.query, list(request.documents)).scores
+        return pipeline.rerank_blocking(request.query, list(request.documents), RerankParams()).scores
     assert isinstance(pipeline, EmbeddingsPipeline) and isinstance(request, EmbeddingsRequest)
-    return pipeline.embed_blocking(list(request.texts)).vectors
+    return pipeline.embed_blocking(list(request.texts), None, EmbeddingsParams()).vectors
 
 
 def _run_all(pipeline: Pipeline, requests: list[Request]) -> list[np.ndarray | None]:

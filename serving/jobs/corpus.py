@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,8 @@ import pyarrow.parquet as pq
 
 from serving.errors import ServingError
 from serving.pipelines.batching import BatchPolicy
-from serving.pipelines.embeddings import EmbeddingsPipeline
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadError, Servable, load_servable
 from serving.repository.config import (
@@ -83,16 +83,38 @@ class ModelRef:
     plugin_config: dict[str, str] = field(default_factory=dict)
 
 
+Params = RerankParams | EmbeddingsParams
+
+
 @dataclass(frozen=True)
 class CorpusTask:
-    """What one row is and how it is run. `call_options` go to the pipeline call unchanged
-    (rerank: raw_scores; request options such as prompts are passed the same way)."""
+    """What one row is and how it is run: `params` go to every pipeline call, as a route's do
+    (None: the task's defaults)."""
 
     task: Task
     text_column: str = "text"  # embeddings
     query_column: str = "query"  # rerank
     documents_column: str = "documents"  # rerank: a list of strings per row
-    call_options: dict[str, Any] = field(default_factory=dict)
+    params: Params | None = None
+
+    def __post_init__(self) -> None:
+        kind = RerankParams if self.task is Task.RERANK else EmbeddingsParams
+        if self.params is None:
+            object.__setattr__(self, "params", kind())
+        elif not isinstance(self.params, kind):
+            given = type(self.params).__name__
+            raise ValueError(f"a {self.task.value} job takes {kind.__name__}, not {given}")
+
+    @property
+    def changed_params(self) -> dict[str, Any]:
+        """The params that differ from the task's defaults (what the manifest records)."""
+        assert self.params is not None
+        default = type(self.params)()
+        return {
+            item.name: getattr(self.params, item.name)
+            for item in fields(self.params)
+            if getattr(self.params, item.name) != getattr(default, item.name)
+        }
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -205,7 +227,8 @@ def run_block(servable: Servable, task: CorpusTask, block: pa.Table) -> pa.Table
             pipeline = servable.pipeline
             assert isinstance(pipeline, EmbeddingsPipeline)
             texts = block.column(task.text_column).to_pylist()
-            vectors = pipeline.embed_blocking(texts, **task.call_options).vectors
+            assert isinstance(task.params, EmbeddingsParams)
+            vectors = pipeline.embed_blocking(texts, None, task.params).vectors
             result: pa.Array = pa.FixedSizeListArray.from_arrays(
                 pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]
             )
@@ -214,9 +237,11 @@ def run_block(servable: Servable, task: CorpusTask, block: pa.Table) -> pa.Table
             assert isinstance(pipeline, RerankPipeline)
             queries = block.column(task.query_column).to_pylist()
             documents = block.column(task.documents_column).to_pylist()
+            params = task.params
+            assert isinstance(params, RerankParams)
 
             def score(pair: tuple[str, list[str]]) -> np.ndarray:
-                return pipeline.rerank_blocking(pair[0], pair[1], **task.call_options).scores
+                return pipeline.rerank_blocking(pair[0], pair[1], params).scores
 
             with ThreadPoolExecutor(max_workers=RERANK_THREADS) as pool:
                 scores = list(pool.map(score, zip(queries, documents, strict=True)))
@@ -292,7 +317,7 @@ class JobPlan:
         return {
             "task": self.task.task.value,
             "columns": list(self.task.input_columns),
-            "call_options": self.task.call_options,
+            "call_options": self.task.changed_params,
             "model": self.model.name,
             "version": self.model.version,
             "input": str(self.input_path.resolve()),

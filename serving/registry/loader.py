@@ -15,10 +15,10 @@ import openvino as ov
 
 from serving.errors import ModelFailure, ServingError
 from serving.pipelines.batching import BatchPolicy, BatchScheduler
-from serving.pipelines.embeddings import EmbeddingsPipeline
+from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
 from serving.pipelines.inference import OpenVINORunner, openvino_error_message
 from serving.pipelines.pooling import POST_POOLING
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository import interop, layout
@@ -281,9 +281,9 @@ def _warm_up(pipeline: Pipeline) -> None:
     """One real inference: catches models that compile but cannot run, and pays the first-call cost."""
     try:
         if isinstance(pipeline, RerankPipeline):
-            pipeline.rerank_blocking("warm up", ["a short document", "another one"])
+            pipeline.rerank_blocking("warm up", ["a short document", "another one"], RerankParams())
         else:
-            pipeline.embed_blocking(["warm up"])
+            pipeline.embed_blocking(["warm up"], None, EmbeddingsParams())
     except ModelFailure as err:
         pipeline.close()
         raise LoadError(f"warm-up inference failed: {err.message}") from err
