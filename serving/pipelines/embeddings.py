@@ -172,22 +172,3 @@ class EmbeddingsPipeline(BatchedPipeline):
             tokens, seconds = await self._tokenize(texts, self._input_check(overflow, room))
         job = self._job(tokens, overflow, room)
         return self._outcome(job, await self._run(job), params, seconds)
-
-    def embed_blocking(
-        self, texts: list[str] | None, token_ids: list[list[int]] | None, params: EmbeddingsParams
-    ) -> EmbeddingsOutcome:
-        """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
-        self._check_dimensions(params.dimensions)
-        prompt = choose_prompt(self.info, params.prompt_name, params.input_type)
-        overflow, room = self._overflow(params.overflow), self._room(params.max_tokens)
-        if token_ids is not None:
-            if prompt:
-                prompt_ids = self.tokenizer.tokenize_blocking([prompt]).row(0).tolist()
-                token_ids = [prompt_ids + list(ids) for ids in token_ids]
-            tokens, seconds = self._check_token_ids(token_ids), 0.0
-            self._input_check(overflow, room)(tokens, 0)
-        else:
-            texts = prompted(texts or [], prompt)
-            tokens, seconds = self._tokenize_blocking(texts, self._input_check(overflow, room))
-        job = self._job(tokens, overflow, room)
-        return self._outcome(job, self._run_blocking(job), params, seconds)

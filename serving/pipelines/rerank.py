@@ -202,11 +202,3 @@ class RerankPipeline(BatchedPipeline):
             batches=[batch for o in outcomes for batch in o.batches],
             timings=RequestTimings(seconds, queued, done - queued),
         )
-
-    def rerank_blocking(self, query: str, documents: list[str], params: RerankParams) -> RerankOutcome:
-        """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
-        budget = self._budget(len(documents), params)
-        texts = pair_texts(self.info, query, documents, params.instruction)
-        tokens, seconds = self._tokenize_blocking(texts, budget)
-        job = self._job(tokens, budget)
-        return self._outcome(job, self._run_blocking(job), len(documents), params.raw_scores, seconds)

@@ -18,6 +18,7 @@ import pytest
 from export_models import demo_models
 from export_models.hf_reference import HFRerankReference
 from serving.pipelines.batching import BatchPolicy
+from serving.pipelines.blocking import run_blocking
 from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.registry.loader import load_servable
 from serving.repository.config import read_config, read_servable_spec
@@ -71,7 +72,7 @@ def test_two_label_reranker_scores_softmax_of_relevant_everywhere(
     servable = load_servable(ov.Core(), spec, files, BatchPolicy())
     try:
         assert isinstance(servable.pipeline, RerankPipeline)
-        served = servable.pipeline.rerank_blocking(QUERY, DOCUMENTS, RerankParams()).scores
+        served = run_blocking(servable.pipeline.rerank(QUERY, DOCUMENTS, RerankParams())).scores
     finally:
         servable.close()
 
