@@ -22,7 +22,7 @@ from serving.pipelines.blocking import run_blocking
 from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
 from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
-from serving.registry.loader import load_servable
+from serving.registry.loader import load_version
 
 
 class BareOpenVINORunner(Runner):
@@ -32,7 +32,7 @@ class BareOpenVINORunner(Runner):
         exported = read_exported_model(config_path, model.served_name)
         versions = exported.spec.scan_versions()
         files = versions[exported.version]
-        self.servable = load_servable(
+        self.servable = load_version(
             ov.Core(), exported.spec, files, BatchPolicy(), RequestLimits(), config_path.parent
         )
 

@@ -31,9 +31,9 @@ from serving.pipelines.embeddings import EmbeddingsParams
 from serving.pipelines.framing import Overflow
 from serving.pipelines.rerank import RerankParams
 from serving.repository.layout import Task
+from tools.server_process import ServerProcess
 
 from .conftest import EMBEDDER, RERANKER
-from .launch import Served, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEXTS = 300
@@ -71,10 +71,7 @@ def queries(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(deploy_repo: Path, tmp_path_factory: pytest.TempPathFactory):
-    port = free_port()
-    command = [sys.executable, "-m", "serving", "--config_path", str(deploy_repo / "config.json"),
-               "--rest_port", str(port)]  # fmt: skip
-    served = Served(command, port, tmp_path_factory.mktemp("server") / "server.log")
+    served = ServerProcess(deploy_repo / "config.json", tmp_path_factory.mktemp("server") / "server.log")
     served.wait_ready()
     yield served
     assert served.stop() == 0, served.log()[-3000:]
@@ -92,7 +89,7 @@ def embedded(deploy_repo: Path, corpus: Path, tmp_path_factory: pytest.TempPathF
     return output
 
 
-def test_embeddings_are_the_servers(embedded: Path, corpus: Path, server: Served) -> None:
+def test_embeddings_are_the_servers(embedded: Path, corpus: Path, server: ServerProcess) -> None:
     assert sorted(p.name for p in embedded.iterdir()) == [
         MANIFEST_FILE, "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"
     ]  # fmt: skip
@@ -113,7 +110,7 @@ def test_embeddings_are_the_servers(embedded: Path, corpus: Path, server: Served
 
 
 def test_rerank_scores_are_the_servers(
-    deploy_repo: Path, queries: Path, server: Served, tmp_path: Path
+    deploy_repo: Path, queries: Path, server: ServerProcess, tmp_path: Path
 ) -> None:
     output = tmp_path / "scores.parquet"
     config = str(deploy_repo / "config.json")
@@ -146,7 +143,7 @@ def _run_rows(deploy_repo: Path, task: CorpusTask, model: str, block: pa.Table) 
 
 
 def test_request_options_reach_the_pipeline_as_a_routes_do(
-    deploy_repo: Path, corpus: Path, server: Served
+    deploy_repo: Path, corpus: Path, server: ServerProcess
 ) -> None:
     """The job passes the routes' params objects whole: options a route honours (TEI's normalize and
     truncate) give the server's answers here too, rather than being dropped on the way."""

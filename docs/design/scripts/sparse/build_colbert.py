@@ -1,6 +1,6 @@
 import sys, torch
 sys.path.insert(0, "/work/main")
-from export_models.replicas import train_bert_tokenizer
+from tools.replicas import train_bert_tokenizer
 from transformers import BertConfig, BertModel
 from pylate import models
 torch.manual_seed(0)

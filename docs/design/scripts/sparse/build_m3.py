@@ -3,7 +3,7 @@ import json, sys
 from pathlib import Path
 import torch
 sys.path.insert(0, "/work/main")
-from export_models.demo_models import train_xlmr_tokenizer
+from tools.xlmr_models import train_xlmr_tokenizer
 from transformers import XLMRobertaConfig, XLMRobertaModel
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/r19/m3-tiny")

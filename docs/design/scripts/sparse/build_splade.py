@@ -1,7 +1,7 @@
 """Tiny SPLADE (BertForMaskedLM + SpladePooling max/relu) and inference-free SPLADE (Router: query SparseStaticEmbedding, document MLM+SPLADE)."""
 import sys, torch
 sys.path.insert(0, "/work/main")
-from export_models.replicas import train_bert_tokenizer
+from tools.replicas import train_bert_tokenizer
 from transformers import BertConfig, BertForMaskedLM
 from sentence_transformers import SparseEncoder
 from sentence_transformers.sparse_encoder.models import MLMTransformer, SpladePooling, SparseStaticEmbedding
