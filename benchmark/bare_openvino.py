@@ -3,8 +3,8 @@
 Same repository, same version, same tokenizer IR, model IR, device and plugin_config as the server
 loads, and the server's own loading code and pipeline (serving/registry/loader.py,
 serving/pipelines: tokenizer wrapper, framing, chunking, the batching core, pooling and scoring)
-called directly on the calling thread, with the server's default batch policy. Whatever the
-server adds on top (HTTP, JSON, asyncio) shows as efficiency < 100%.
+called in-process (run_blocking waits for each call), with the server's default batch policy.
+Whatever the server adds on top (HTTP, JSON, its request handling) shows as efficiency < 100%.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from benchmark.models import PreparedModel
 from benchmark.systems import Runner, SystemSpec
 from export_models.compare_results import read_exported_model
 from serving.pipelines.batching import BatchPolicy
-from serving.pipelines.embeddings import EmbeddingsPipeline
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.blocking import run_blocking
+from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import load_version
 
@@ -38,12 +39,12 @@ class BareOpenVINORunner(Runner):
     def rerank(self, query: str, documents: Sequence[str]) -> np.ndarray:
         pipeline = self.servable.pipeline
         assert isinstance(pipeline, RerankPipeline)
-        return pipeline.rerank_blocking(query, list(documents)).scores.astype(np.float32)
+        return run_blocking(pipeline.rerank(query, list(documents), RerankParams())).scores.astype(np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         pipeline = self.servable.pipeline
         assert isinstance(pipeline, EmbeddingsPipeline)
-        return pipeline.embed_blocking(list(texts)).vectors
+        return run_blocking(pipeline.embed(list(texts), None, EmbeddingsParams())).vectors
 
     def close(self) -> None:
         self.servable.close()

@@ -13,13 +13,13 @@ the export's TokenizerInfo, chunking, the batching core's batches, then the serv
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import threading
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +29,11 @@ import openvino as ov
 from export_models.calibration_data import EmbeddingsRequest, Request, RerankRequest
 from serving.errors import ServingError
 from serving.pipelines.batching import BatchPolicy, BatchScheduler, Job, JobResult, ModelRunner
-from serving.pipelines.embeddings import EmbeddingsPipeline
+from serving.pipelines.blocking import run_blocking
+from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
 from serving.pipelines.framing import EncodedBatch
 from serving.pipelines.inference import OpenVINORunner
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
 from serving.registry.loader import result_output_index
@@ -84,7 +85,8 @@ class RecordingRunner:
         pass
 
 
-_client = threading.local()  # the index of the request a client thread is sending
+# The index of the request a task is sending.
+_client_index: contextvars.ContextVar[int] = contextvars.ContextVar("client_index")
 
 
 class _HeldScheduler(BatchScheduler):
@@ -105,7 +107,7 @@ class _HeldScheduler(BatchScheduler):
     def submit(self, job: Job) -> concurrent.futures.Future[JobResult]:
         with self._held_lock:
             if self._held is not None:
-                self._held.append((_client.index, job))
+                self._held.append((_client_index.get(), job))
                 return job.future
         return super().submit(job)
 
@@ -129,9 +131,9 @@ def open_pipeline(core: ov.Core, setup: ServingSetup, runner: ModelRunner) -> It
     long texts then calibrate and count as the truncated inputs they are.
     """
     tokenizer = Tokenizer(core, setup.tokenizer_ir.clone(), "export:tokenizer")
-    # One call on this thread first, as the server's warm-up does: OpenVINO's Python binding sets up
-    # tensor access on first use, and two threads doing that at once can deadlock.
-    tokenizer.tokenize_blocking(["warm up"])
+    # One call alone first, as the server's warm-up does: OpenVINO's Python binding sets up tensor
+    # access on first use, and two threads doing that at once can deadlock.
+    run_blocking(tokenizer.tokenize(["warm up"]))
     scheduler = _HeldScheduler(runner, BatchPolicy(), setup.info.pad_token_id, "export")
     pipeline: Pipeline
     if setup.task is Task.RERANK:
@@ -149,40 +151,40 @@ def open_pipeline(core: ov.Core, setup: ServingSetup, runner: ModelRunner) -> It
         pipeline.close()
 
 
-def run_request(pipeline: Pipeline, request: Request) -> np.ndarray:
+async def run_request(pipeline: Pipeline, request: Request) -> np.ndarray:
     """Rerank scores (sigmoid, one per document) or embeddings (one row per input), as served."""
     if isinstance(request, RerankRequest):
         assert isinstance(pipeline, RerankPipeline)
-        return pipeline.rerank_blocking(request.query, list(request.documents)).scores
+        return (await pipeline.rerank(request.query, list(request.documents), RerankParams())).scores
     assert isinstance(pipeline, EmbeddingsPipeline) and isinstance(request, EmbeddingsRequest)
-    return pipeline.embed_blocking(list(request.texts)).vectors
+    return (await pipeline.embed(list(request.texts), None, EmbeddingsParams())).vectors
 
 
-def _run_all(pipeline: Pipeline, requests: list[Request]) -> list[np.ndarray | None]:
-    """Every request at once, one client thread each, their jobs queued together (_HeldScheduler):
-    the server's cross-request batching at work. None for a request the server would refuse (a
-    query too long to leave room for a document)."""
+async def _run_all(pipeline: Pipeline, requests: list[Request]) -> list[np.ndarray | None]:
+    """Every request at once, one task each, their jobs queued together (_HeldScheduler): the
+    server's cross-request batching at work. None for a request the server would refuse (a query
+    too long to leave room for a document)."""
     scheduler = pipeline.scheduler
     assert isinstance(scheduler, _HeldScheduler)
     results: list[np.ndarray | None] = [None] * len(requests)
     settled: list[int] = []  # requests that ended before reaching the scheduler
 
-    def client(index: int) -> None:
-        _client.index = index
+    async def client(index: int) -> None:
+        _client_index.set(index)  # each task runs in its own copy of the context
         try:
-            results[index] = run_request(pipeline, requests[index])
+            results[index] = await run_request(pipeline, requests[index])
         except ServingError as error:
             log.info("request skipped: %s", error)
         finally:
             settled.append(index)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(requests))) as clients:
-        futures = [clients.submit(client, index) for index in range(len(requests))]
-        while scheduler.held + len(settled) < len(requests):
-            time.sleep(0.005)
-        scheduler.release()
-        for future in futures:
-            future.result()
+    clients = [asyncio.ensure_future(client(index)) for index in range(len(requests))]
+    while scheduler.held + len(settled) < len(requests):
+        await asyncio.sleep(0.005)
+    scheduler.release()
+    for outcome in await asyncio.gather(*clients, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
     return results
 
 
@@ -193,7 +195,7 @@ def model_inputs(
     they all arrive at once (one entry per batch)."""
     runner = RecordingRunner(model, setup.task)
     with open_pipeline(core, setup, runner) as pipeline:
-        results = _run_all(pipeline, requests)
+        results = run_blocking(_run_all(pipeline, requests))
     return [r for r, result in zip(requests, results, strict=True) if result is not None], runner.batches
 
 
@@ -203,4 +205,4 @@ def outputs(
     """What the server would answer for each request (None: refused) with `model` compiled with
     `config` on CPU."""
     with open_pipeline(core, setup, compiled_runner(core, model, config, setup.task)) as pipeline:
-        return _run_all(pipeline, requests)
+        return run_blocking(_run_all(pipeline, requests))

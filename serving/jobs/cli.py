@@ -115,8 +115,10 @@ def embeddings(text_column: str, **common: Any) -> None:
 @click.option("--raw_scores", is_flag=True, help="Write logits instead of sigmoid scores.")
 def rerank(query_column: str, documents_column: str, raw_scores: bool, **common: Any) -> None:
     """Score each query's candidates: the output has the input's other columns and `scores`."""
-    options = {"raw_scores": True} if raw_scores else {}
-    task = {"query_column": query_column, "documents_column": documents_column, "call_options": options}
+    from serving.pipelines.rerank import RerankParams
+
+    params = RerankParams(raw_scores=raw_scores)
+    task = {"query_column": query_column, "documents_column": documents_column, "params": params}
     _run(Task.RERANK, task, **common)
 
 

@@ -2,8 +2,8 @@
 
 The work is done by the server's own pipeline: `load_version` builds exactly what the server
 serves (tokenizer IR, framing, chunking, the batching core with its length-sorted batches,
-pooling or scoring), and each block of rows is one call of its blocking form on the calling
-thread. Nothing here batches on its own.
+pooling or scoring), and each block of rows is one call of it, awaited through run_blocking
+(serving/pipelines/blocking.py). Nothing here batches on its own.
 
 Layout of a job's output folder (a Parquet dataset: pyarrow and Ray read the folder as one
 table; files starting with `_` or `.` are not data):
@@ -24,11 +24,12 @@ node. Either way the driver writes the shards, so both produce the same files.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,9 @@ import pyarrow.parquet as pq
 from serving.atomic_write import write_atomically
 from serving.errors import ServingError
 from serving.pipelines.batching import BatchPolicy
-from serving.pipelines.embeddings import EmbeddingsPipeline
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.blocking import run_blocking
+from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.registry.loader import LoadedVersion, LoadError, load_version
 from serving.repository.config import (
@@ -63,9 +65,9 @@ DEFAULT_SHARD_ROWS = 10_000
 # Rows handed to the pipeline in one call (one job of the batching core). Big enough for the
 # length sort to pack batches well, small enough for a smooth progress bar.
 BLOCK_ROWS = 1024
-# Rerank rows (queries) of one block run from this many threads at once, so that the batching
-# core merges the chunks of many small queries into full batches, as it does for HTTP clients.
-RERANK_THREADS = 16
+# Rerank rows (queries) of one block in flight at once, so that the batching core merges the
+# chunks of many small queries into full batches, as it does for HTTP clients.
+RERANK_IN_FLIGHT = 16
 
 
 class CorpusError(Exception):
@@ -83,16 +85,38 @@ class ModelRef:
     plugin_config: dict[str, str] = field(default_factory=dict)
 
 
+Params = RerankParams | EmbeddingsParams
+
+
 @dataclass(frozen=True)
 class CorpusTask:
-    """What one row is and how it is run. `call_options` go to the pipeline call unchanged
-    (rerank: raw_scores; request options such as prompts are passed the same way)."""
+    """What one row is and how it is run: `params` go to every pipeline call, as a route's do
+    (None: the task's defaults)."""
 
     task: Task
     text_column: str = "text"  # embeddings
     query_column: str = "query"  # rerank
     documents_column: str = "documents"  # rerank: a list of strings per row
-    call_options: dict[str, Any] = field(default_factory=dict)
+    params: Params | None = None
+
+    def __post_init__(self) -> None:
+        kind = RerankParams if self.task is Task.RERANK else EmbeddingsParams
+        if self.params is None:
+            object.__setattr__(self, "params", kind())
+        elif not isinstance(self.params, kind):
+            given = type(self.params).__name__
+            raise ValueError(f"a {self.task.value} job takes {kind.__name__}, not {given}")
+
+    @property
+    def changed_params(self) -> dict[str, Any]:
+        """The params that differ from the task's defaults (what the manifest records)."""
+        assert self.params is not None
+        default = type(self.params)()
+        return {
+            item.name: getattr(self.params, item.name)
+            for item in fields(self.params)
+            if getattr(self.params, item.name) != getattr(default, item.name)
+        }
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -203,7 +227,8 @@ def run_block(servable: LoadedVersion, task: CorpusTask, block: pa.Table) -> pa.
             pipeline = servable.pipeline
             assert isinstance(pipeline, EmbeddingsPipeline)
             texts = block.column(task.text_column).to_pylist()
-            vectors = pipeline.embed_blocking(texts, **task.call_options).vectors
+            assert isinstance(task.params, EmbeddingsParams)
+            vectors = run_blocking(pipeline.embed(texts, None, task.params)).vectors
             result: pa.Array = pa.FixedSizeListArray.from_arrays(
                 pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]
             )
@@ -212,17 +237,34 @@ def run_block(servable: LoadedVersion, task: CorpusTask, block: pa.Table) -> pa.
             assert isinstance(pipeline, RerankPipeline)
             queries = block.column(task.query_column).to_pylist()
             documents = block.column(task.documents_column).to_pylist()
-
-            def score(pair: tuple[str, list[str]]) -> np.ndarray:
-                return pipeline.rerank_blocking(pair[0], pair[1], **task.call_options).scores
-
-            with ThreadPoolExecutor(max_workers=RERANK_THREADS) as pool:
-                scores = list(pool.map(score, zip(queries, documents, strict=True)))
+            assert isinstance(task.params, RerankParams)
+            scores = run_blocking(_rerank_rows(pipeline, queries, documents, task.params))
             result = pa.array([row.astype(np.float32) for row in scores], pa.list_(pa.float32()))
     except ServingError as err:
         last = first + block.num_rows - 1
         raise CorpusError(f"rows {first}-{last}: {err}") from err
     return pa.table({ROW_COLUMN: block.column(ROW_COLUMN), task.result_column: result})
+
+
+async def _rerank_rows(
+    pipeline: RerankPipeline, queries: list[str], documents: list[list[str]], params: RerankParams
+) -> list[np.ndarray]:
+    """Each row's scores, RERANK_IN_FLIGHT rows at a time; all rows run, and the first failed row
+    (in row order) raises."""
+    slots = asyncio.Semaphore(RERANK_IN_FLIGHT)
+
+    async def score(query: str, candidates: list[str]) -> np.ndarray:
+        async with slots:
+            return (await pipeline.rerank(query, candidates, params)).scores
+
+    rows = await asyncio.gather(
+        *(score(query, candidates) for query, candidates in zip(queries, documents, strict=True)),
+        return_exceptions=True,
+    )
+    failed = next((row for row in rows if isinstance(row, BaseException)), None)
+    if failed is not None:
+        raise failed
+    return [row for row in rows if isinstance(row, np.ndarray)]
 
 
 # ---- input -----------------------------------------------------------------------------------
@@ -290,7 +332,7 @@ class JobPlan:
         return {
             "task": self.task.task.value,
             "columns": list(self.task.input_columns),
-            "call_options": self.task.call_options,
+            "call_options": self.task.changed_params,
             "model": self.model.name,
             "version": self.model.version,
             "input": str(self.input_path.resolve()),

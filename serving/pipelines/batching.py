@@ -204,9 +204,6 @@ class BatchScheduler:
             self.cancel(job)
             raise
 
-    def run_blocking(self, job: Job) -> JobResult:
-        return self.submit(job).result()
-
     @property
     def waiting(self) -> int:
         """Requests with rows not yet in a batch."""

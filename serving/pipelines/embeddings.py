@@ -21,6 +21,24 @@ MAX_TOKEN_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
+class EmbeddingsParams:
+    """Every per-request option of an embeddings request: a route builds one from its request body
+    and it goes whole through ModelService to EmbeddingsPipeline.embed (the corpus job builds one too)."""
+
+    dimensions: int | None = None  # keep the first values (Matryoshka); None: all of them
+    # One of the model's prompts, prepended to each input (serving/pipelines/prompts.py).
+    prompt_name: str | None = None
+    input_type: str | None = None
+    overflow: Overflow | None = None  # cut long inputs on either side or refuse them; None: as exported
+    max_tokens: int | None = None  # cut inputs to this many tokens (special tokens not counted)
+    normalized: bool | None = None  # L2 or not; None: as exported
+
+    def __post_init__(self) -> None:
+        if self.overflow is Overflow.CHUNK:
+            raise ValueError("embedders cut or refuse long inputs; they do not chunk them")
+
+
+@dataclass(frozen=True)
 class EmbeddingsOutcome:
     vectors: np.ndarray  # [inputs, dimensions] float32, in request order
     prompt_tokens: int  # special tokens included
@@ -53,8 +71,6 @@ class EmbeddingsPipeline(BatchedPipeline):
 
     def _overflow(self, overflow: Overflow | None) -> Overflow:
         """The request's choice, else the export's (--truncate: cut on the right, else refuse)."""
-        if overflow is Overflow.CHUNK:
-            raise ValueError("embedders cut or refuse long inputs; they do not chunk them")
         if overflow is not None:
             return overflow
         return Overflow.CUT_RIGHT if self.options.truncate else Overflow.REFUSE
@@ -115,21 +131,18 @@ class EmbeddingsPipeline(BatchedPipeline):
         return Job(single_frame(self.info), segments, self._pooled)
 
     def _outcome(
-        self,
-        job: Job,
-        result: JobResult,
-        dimensions: int | None,
-        tokenization: float,
-        normalized: bool | None = None,
+        self, job: Job, result: JobResult, params: EmbeddingsParams, tokenization: float
     ) -> EmbeddingsOutcome:
-        """Post-pooling steps, L2, then the first `dimensions` values (Matryoshka), renormalized.
-        normalized: the request's choice (TEI's `normalize`); None: the export's."""
+        """Post-pooling steps, L2 (the request's choice, else the export's), then the first
+        `dimensions` values (Matryoshka), renormalized."""
         vectors = post_pool(result.values, self.post_pooling)
-        normalizing = self.options.normalize_embeddings if normalized is None else normalized
+        normalizing = params.normalized
+        if normalizing is None:
+            normalizing = self.options.normalize_embeddings
         if normalizing:
             vectors = normalize(vectors)
-        if dimensions is not None:
-            vectors = vectors[:, :dimensions]
+        if params.dimensions is not None:
+            vectors = vectors[:, : params.dimensions]
             if normalizing:
                 vectors = normalize(vectors)
         return EmbeddingsOutcome(
@@ -141,26 +154,13 @@ class EmbeddingsPipeline(BatchedPipeline):
         )
 
     async def embed(
-        self,
-        texts: list[str] | None = None,
-        token_ids: list[list[int]] | None = None,
-        dimensions: int | None = None,
-        prompt_name: str | None = None,
-        input_type: str | None = None,
-        overflow: Overflow | None = None,
-        max_tokens: int | None = None,
-        normalized: bool | None = None,
+        self, texts: list[str] | None, token_ids: list[list[int]] | None, params: EmbeddingsParams
     ) -> EmbeddingsOutcome:
-        """Embed texts, or pre-tokenized inputs (ids without special tokens; they are added).
-
-        prompt_name / input_type choose one of the model's prompts (serving/pipelines/prompts.py);
-        it is prepended to each text, or its tokens to each list of ids. overflow: cut long inputs on
-        either side or refuse them (None: as exported); max_tokens: cut inputs to at most that many
-        tokens (special tokens not counted); normalized: L2 or not (None: as exported).
-        """
-        self._check_dimensions(dimensions)
-        prompt = choose_prompt(self.info, prompt_name, input_type)
-        overflow, room = self._overflow(overflow), self._room(max_tokens)
+        """Embed texts, or pre-tokenized inputs (ids without special tokens; they are added). A
+        prompt is prepended to each text, or its tokens to each list of ids."""
+        self._check_dimensions(params.dimensions)
+        prompt = choose_prompt(self.info, params.prompt_name, params.input_type)
+        overflow, room = self._overflow(params.overflow), self._room(params.max_tokens)
         if token_ids is not None:
             if prompt:
                 prompt_ids = (await self.tokenizer.tokenize([prompt])).row(0).tolist()
@@ -171,28 +171,4 @@ class EmbeddingsPipeline(BatchedPipeline):
             texts = prompted(texts or [], prompt)
             tokens, seconds = await self._tokenize(texts, self._input_check(overflow, room))
         job = self._job(tokens, overflow, room)
-        return self._outcome(job, await self._run(job), dimensions, seconds, normalized)
-
-    def embed_blocking(
-        self,
-        texts: list[str] | None = None,
-        token_ids: list[list[int]] | None = None,
-        dimensions: int | None = None,
-        prompt_name: str | None = None,
-        input_type: str | None = None,
-    ) -> EmbeddingsOutcome:
-        """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
-        self._check_dimensions(dimensions)
-        prompt = choose_prompt(self.info, prompt_name, input_type)
-        overflow, room = self._overflow(None), self._room(None)
-        if token_ids is not None:
-            if prompt:
-                prompt_ids = self.tokenizer.tokenize_blocking([prompt]).row(0).tolist()
-                token_ids = [prompt_ids + list(ids) for ids in token_ids]
-            tokens, seconds = self._check_token_ids(token_ids), 0.0
-            self._input_check(overflow, room)(tokens, 0)
-        else:
-            texts = prompted(texts or [], prompt)
-            tokens, seconds = self._tokenize_blocking(texts, self._input_check(overflow, room))
-        job = self._job(tokens, overflow, room)
-        return self._outcome(job, self._run_blocking(job), dimensions, seconds)
+        return self._outcome(job, await self._run(job), params, seconds)

@@ -2,8 +2,7 @@
 
 - InferencePool (the tokenizer): a fixed set of InferRequests; a call borrows an idle one on a
   worker thread (OpenVINO releases the GIL) and always gives it back, whatever happens to the
-  caller, so concurrent calls never share one. Usable from asyncio (`run`) and from any thread
-  (`run_blocking`).
+  caller, so concurrent calls never share one.
 - OpenVINORunner (the rerank/embeddings model): one InferRequest per slot, each driven by one
   worker thread of the BatchScheduler (serving/pipelines/batching.py); feeds only the inputs the
   model has.
@@ -70,7 +69,7 @@ class InferencePool:
         """Calls queued for an idle infer request right now."""
         return self._submitted - self._started
 
-    def run_blocking(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray]:
+    def _infer(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray]:
         request = self._idle.get()
         try:
             return _infer_and_copy(request, dict(inputs), self._outputs)
@@ -80,7 +79,7 @@ class InferencePool:
     def _run_counted(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray]:
         with self._lock:
             self._started += 1
-        return self.run_blocking(inputs)
+        return self._infer(inputs)
 
     def try_run_now(self, inputs: Mapping[Any, np.ndarray]) -> list[np.ndarray] | None:
         """Run on the calling thread if an infer request is idle right now, else None (never waits)."""

@@ -28,6 +28,18 @@ from serving.repository.layout import TokenizerInfo
 
 
 @dataclass(frozen=True)
+class RerankParams:
+    """Every per-request option of a rerank request: a route builds one from its request body and
+    it goes whole through ModelService to RerankPipeline.rerank (the corpus job builds one too)."""
+
+    raw_scores: bool = False  # the logit instead of sigmoid(logit)
+    max_chunks_per_doc: int | None = None  # None: as many as the document needs
+    max_tokens_per_doc: int | None = None  # document tokens scored; None: the graph's max_doc_length
+    instruction: str | None = None  # for prompt-template rerankers; None: the model's default one
+    overflow: Overflow = Overflow.CHUNK  # a document longer than fits beside the query
+
+
+@dataclass(frozen=True)
 class RerankOutcome:
     scores: np.ndarray  # one per document, in request order: sigmoid(logit), or the logit when raw
     prompt_tokens: int  # tokens fed to the model, special tokens and the repeated query included
@@ -129,18 +141,11 @@ class RerankPipeline(BatchedPipeline):
         super().__init__(tokenizer, scheduler, info, limits)
         self.options = options
 
-    def _budget(
-        self,
-        documents: int,
-        max_chunks_per_doc: int | None,
-        max_tokens_per_doc: int | None,
-        overflow: Overflow = Overflow.CHUNK,
-        spent: tuple[int, int] = (0, 0),
-    ) -> ChunkBudget:
+    def _budget(self, documents: int, params: RerankParams, spent: tuple[int, int] = (0, 0)) -> ChunkBudget:
         doc_limit = self.options.max_doc_length
-        if max_tokens_per_doc is not None:
-            doc_limit = min(doc_limit, max_tokens_per_doc)
-        return ChunkBudget(self, documents + 1, doc_limit, max_chunks_per_doc, overflow, spent)
+        if params.max_tokens_per_doc is not None:
+            doc_limit = min(doc_limit, params.max_tokens_per_doc)
+        return ChunkBudget(self, documents + 1, doc_limit, params.max_chunks_per_doc, params.overflow, spent)
 
     def _job(self, tokens: RaggedTokens, budget: ChunkBudget) -> Job:
         """The request's rows; every limit was checked by `budget` while tokenizing."""
@@ -158,40 +163,23 @@ class RerankPipeline(BatchedPipeline):
             timings=self.timings(tokenization, result),
         )
 
-    async def rerank(
-        self,
-        query: str,
-        documents: list[str],
-        *,
-        raw_scores: bool = False,
-        max_chunks_per_doc: int | None = None,
-        max_tokens_per_doc: int | None = None,
-        instruction: str | None = None,
-        overflow: Overflow = Overflow.CHUNK,
-    ) -> RerankOutcome:
-        """instruction: for prompt-template rerankers (None: the model's default one). overflow: what
-        happens to a document longer than fits beside the query (chunked by default)."""
-        budget = self._budget(len(documents), max_chunks_per_doc, max_tokens_per_doc, overflow)
-        texts = pair_texts(self.info, query, documents, instruction)
+    async def rerank(self, query: str, documents: list[str], params: RerankParams) -> RerankOutcome:
+        budget = self._budget(len(documents), params)
+        texts = pair_texts(self.info, query, documents, params.instruction)
         tokens, seconds = await self._tokenize(texts, budget)
         job = self._job(tokens, budget)
-        return self._outcome(job, await self._run(job), len(documents), raw_scores, seconds)
+        return self._outcome(job, await self._run(job), len(documents), params.raw_scores, seconds)
 
-    async def rerank_groups(
-        self,
-        groups: list[tuple[str, list[str]]],
-        *,
-        raw_scores: bool = False,
-        overflow: Overflow = Overflow.CUT_RIGHT,
-    ) -> RerankOutcome:
+    async def rerank_groups(self, groups: list[tuple[str, list[str]]], params: RerankParams) -> RerankOutcome:
         """Several queries, each with its documents, as one request: every group is tokenized first,
         under one budget (max_allowed_chunks and --max_request_tokens count the whole request), then
         all run at once, sharing batches. Scores come in group order, each group's in its order."""
         jobs: list[tuple[Job, int]] = []
         spent, seconds = (0, 0), 0.0
         for query, documents in groups:
-            budget = self._budget(len(documents), None, None, overflow, spent)
-            tokens, took = await self._tokenize(pair_texts(self.info, query, documents, None), budget)
+            budget = self._budget(len(documents), params, spent)
+            texts = pair_texts(self.info, query, documents, params.instruction)
+            tokens, took = await self._tokenize(texts, budget)
             jobs.append((self._job(tokens, budget), len(documents)))
             spent, seconds = (budget.chunks, budget.tokens), seconds + took
         tasks = [asyncio.ensure_future(self._run(job)) for job, _ in jobs]
@@ -202,7 +190,7 @@ class RerankPipeline(BatchedPipeline):
                 task.cancel()
             raise
         outcomes = [
-            self._outcome(job, result, count, raw_scores, 0.0)
+            self._outcome(job, result, count, params.raw_scores, 0.0)
             for (job, count), result in zip(jobs, results, strict=True)
         ]
         queued = min(o.timings.queue for o in outcomes)
@@ -214,20 +202,3 @@ class RerankPipeline(BatchedPipeline):
             batches=[batch for o in outcomes for batch in o.batches],
             timings=RequestTimings(seconds, queued, done - queued),
         )
-
-    def rerank_blocking(
-        self,
-        query: str,
-        documents: list[str],
-        *,
-        raw_scores: bool = False,
-        max_chunks_per_doc: int | None = None,
-        max_tokens_per_doc: int | None = None,
-        instruction: str | None = None,
-    ) -> RerankOutcome:
-        """The same on the calling thread (warm-up, corpus job, bare-model benchmark)."""
-        budget = self._budget(len(documents), max_chunks_per_doc, max_tokens_per_doc)
-        texts = pair_texts(self.info, query, documents, instruction)
-        tokens, seconds = self._tokenize_blocking(texts, budget)
-        job = self._job(tokens, budget)
-        return self._outcome(job, self._run_blocking(job), len(documents), raw_scores, seconds)

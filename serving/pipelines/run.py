@@ -1,8 +1,8 @@
 """What the rerank and embeddings pipelines share: a tokenizer, the batching core, request limits.
 
 Each pipeline turns a request into a Job (framed rows, nothing padded yet) and hands it to the
-BatchScheduler; the async form serves HTTP, the blocking form serves the load-time warm-up, the
-corpus job and the benchmark's bare-model ceiling: both run the same code.
+BatchScheduler. There is one path, async: HTTP awaits it, and the load-time warm-up, the corpus
+job and the benchmark's bare-model ceiling run it through serving/pipelines/blocking.py.
 """
 
 from __future__ import annotations
@@ -98,24 +98,12 @@ class BatchedPipeline:
             groups.append(group)
         return RaggedTokens.concatenate(groups), time.perf_counter() - started
 
-    def _tokenize_blocking(self, texts: list[str], check: GroupCheck) -> tuple[RaggedTokens, float]:
-        started = time.perf_counter()
-        groups = []
-        for first, last in text_groups(texts):
-            group = self.tokenizer.tokenize_blocking(texts[first:last])
-            check(group, first)
-            groups.append(group)
-        return RaggedTokens.concatenate(groups), time.perf_counter() - started
-
     @staticmethod
     def timings(tokenization: float, result: JobResult) -> RequestTimings:
         return RequestTimings(tokenization, result.queue_seconds, result.inference_seconds)
 
     async def _run(self, job: Job) -> JobResult:
         return await self.scheduler.run(job)
-
-    def _run_blocking(self, job: Job) -> JobResult:
-        return self.scheduler.run_blocking(job)
 
     @property
     def waiting(self) -> int:

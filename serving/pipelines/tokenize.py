@@ -158,11 +158,6 @@ class Tokenizer:
                 return self._unpack(outputs)
         return self._unpack(await self._pool.run(inputs))
 
-    def tokenize_blocking(self, texts: list[str]) -> RaggedTokens:
-        if not texts:
-            return RaggedTokens.from_lists([])
-        return self._unpack(self._pool.run_blocking(self._inputs(texts)))
-
     @property
     def waiting(self) -> int:
         return self._pool.waiting

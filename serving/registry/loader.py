@@ -15,10 +15,11 @@ import openvino as ov
 
 from serving.errors import ModelFailure, ServingError
 from serving.pipelines.batching import BatchPolicy, BatchScheduler
-from serving.pipelines.embeddings import EmbeddingsPipeline
+from serving.pipelines.blocking import run_blocking
+from serving.pipelines.embeddings import EmbeddingsParams, EmbeddingsPipeline
 from serving.pipelines.inference import OpenVINORunner, openvino_error_message
 from serving.pipelines.pooling import POST_POOLING
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.pipelines.run import RequestLimits
 from serving.pipelines.tokenize import Tokenizer
 from serving.repository import interop, layout
@@ -188,7 +189,7 @@ def _tokenizer_info(
         raise LoadError(f"{_shown(files.tokenizer_xml, root)}: {err}") from err
 
     def probe(texts: list[str]) -> list[list[int]]:
-        tokens = tokenizer.tokenize_blocking(texts)
+        tokens = run_blocking(tokenizer.tokenize(texts))
         return [tokens.row(i).tolist() for i in range(len(tokens))]
 
     try:
@@ -349,9 +350,9 @@ def _warm_up(pipeline: Pipeline) -> None:
     """One real inference: catches models that compile but cannot run, and pays the first-call cost."""
     try:
         if isinstance(pipeline, RerankPipeline):
-            pipeline.rerank_blocking("warm up", ["a short document", "another one"])
+            run_blocking(pipeline.rerank("warm up", ["a short document", "another one"], RerankParams()))
         else:
-            pipeline.embed_blocking(["warm up"])
+            run_blocking(pipeline.embed(["warm up"], None, EmbeddingsParams()))
     except ModelFailure as err:
         pipeline.close()
         raise LoadError(f"warm-up inference failed: {err.message}") from err

@@ -17,7 +17,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmark.corpus import corpus_texts, rerank_rows, write_jsonl
-from serving.jobs.corpus import MANIFEST_FILE, read_output
+from serving.jobs.corpus import (
+    MANIFEST_FILE,
+    ROW_COLUMN,
+    CorpusError,
+    CorpusTask,
+    choose_model,
+    load_model,
+    read_output,
+    run_block,
+)
+from serving.pipelines.embeddings import EmbeddingsParams
+from serving.pipelines.framing import Overflow
+from serving.pipelines.rerank import RerankParams
+from serving.repository.layout import Task
 from tools.server_process import ServerProcess
 
 from .conftest import EMBEDDER, RERANKER
@@ -119,6 +132,48 @@ def test_rerank_scores_are_the_servers(
         for result in response.json()["results"]:
             expected[result["index"]] = result["relevance_score"]
         np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
+
+
+def _run_rows(deploy_repo: Path, task: CorpusTask, model: str, block: pa.Table) -> pa.Table:
+    loaded = load_model(choose_model(deploy_repo / "config.json", model, task.task, None), task.task)
+    try:
+        return run_block(loaded.servable, task, block.add_column(0, ROW_COLUMN, pa.array(range(len(block)))))
+    finally:
+        loaded.close()
+
+
+def test_request_options_reach_the_pipeline_as_a_routes_do(
+    deploy_repo: Path, corpus: Path, server: ServerProcess
+) -> None:
+    """The job passes the routes' params objects whole: options a route honours (TEI's normalize and
+    truncate) give the server's answers here too, rather than being dropped on the way."""
+    texts = [json.loads(line)["text"] for line in corpus.read_text().splitlines()[:12]]
+    task = CorpusTask(Task.EMBEDDINGS, params=EmbeddingsParams(normalized=False))
+    table = _run_rows(deploy_repo, task, EMBEDDER, pa.table({"text": texts}))
+    vectors = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
+    body: dict = {"model": EMBEDDER, "inputs": texts, "normalize": False}
+    response = httpx.post(f"{server.url}/embed", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    served = np.array(response.json(), dtype=np.float32)
+    assert not np.allclose(np.linalg.norm(served, axis=1), 1.0, atol=1e-3)  # not L2-normalized
+    np.testing.assert_allclose(vectors, served, rtol=0, atol=1e-5)
+
+    query, documents = "what is in the text?", [texts[0], " ".join(texts) * 4]  # the second is too long
+    rows = pa.table({"query": [query], "documents": [documents]})
+    for truncate, overflow in ((True, Overflow.CUT_RIGHT), (False, Overflow.REFUSE)):
+        task = CorpusTask(Task.RERANK, params=RerankParams(raw_scores=True, overflow=overflow))
+        body = {"model": RERANKER, "query": query, "texts": documents, "raw_scores": True}
+        body["truncate"] = truncate
+        response = httpx.post(f"{server.url}/rerank", json=body, timeout=120)
+        if truncate:
+            assert response.status_code == 200, response.text
+            expected = [rank["score"] for rank in sorted(response.json(), key=lambda rank: rank["index"])]
+            scores = _run_rows(deploy_repo, task, RERANKER, rows).column("scores").to_pylist()[0]
+            np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-5)
+        else:
+            assert response.status_code == 422 and "item 1" in response.json()["error"], response.text
+            with pytest.raises(CorpusError, match="item 1 with the query has"):
+                _run_rows(deploy_repo, task, RERANKER, rows)
 
 
 def _shard_files(output: Path) -> dict[str, tuple[int, int]]:

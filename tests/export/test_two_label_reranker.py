@@ -17,7 +17,8 @@ import pytest
 
 from export_models.hf_reference import HFRerankReference
 from serving.pipelines.batching import BatchPolicy
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.blocking import run_blocking
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.registry.loader import load_version
 from serving.repository.config import read_config, read_servable_spec
 from serving.repository.layout import MODEL_XML, read_model_info
@@ -71,7 +72,7 @@ def test_two_label_reranker_scores_softmax_of_relevant_everywhere(
     servable = load_version(ov.Core(), spec, files, BatchPolicy())
     try:
         assert isinstance(servable.pipeline, RerankPipeline)
-        served = servable.pipeline.rerank_blocking(QUERY, DOCUMENTS).scores
+        served = run_blocking(servable.pipeline.rerank(QUERY, DOCUMENTS, RerankParams())).scores
     finally:
         servable.close()
 

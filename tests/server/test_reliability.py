@@ -38,11 +38,12 @@ def peak_rss_kb(pid: int) -> int:
 
 
 def trigger_id(tokenizer_xml: Path) -> int:
+    from serving.pipelines.blocking import run_blocking
     from serving.pipelines.tokenize import Tokenizer
 
     core = ov.Core()
     tokenizer = Tokenizer(core, core.read_model(tokenizer_xml), "test")
-    ids = tokenizer.tokenize_blocking([TRIGGER]).row(0)
+    ids = run_blocking(tokenizer.tokenize([TRIGGER])).row(0)
     tokenizer.close()
     assert len(ids) == 1, ids
     return int(ids[0])

@@ -18,6 +18,7 @@ import pytest
 from openvino import opset13
 from transformers import AutoTokenizer
 
+from serving.pipelines.blocking import run_blocking
 from serving.pipelines.tokenize import Tokenizer
 from tests.support.exports import Exported
 
@@ -106,7 +107,7 @@ def test_ids_equal_hugging_face_on_multilingual_emoji_and_whitespace(
     export: Exported, hf, graph: str
 ) -> None:
     with server_tokenizer(export, graph) as tokenizer:
-        tokens = tokenizer.tokenize_blocking(TEXTS)
+        tokens = run_blocking(tokenizer.tokenize(TEXTS))
     expected = hf(TEXTS, add_special_tokens=False)["input_ids"]
     assert rows(tokens) == expected
     assert tokens.lengths.tolist() == [len(ids) for ids in expected]
@@ -120,7 +121,7 @@ def test_a_very_long_text_among_many_short_ones(export: Exported, hf, graph: str
     expected = hf(texts, add_special_tokens=False)["input_ids"]
     assert len(expected[75]) > 10_000
     with server_tokenizer(export, graph) as tokenizer:
-        assert rows(tokenizer.tokenize_blocking(texts)) == expected
+        assert rows(run_blocking(tokenizer.tokenize(texts))) == expected
 
 
 @pytest.mark.parametrize("graph", GRAPHS)
@@ -131,5 +132,5 @@ def test_lone_surrogates_become_question_marks(export: Exported, hf, graph: str)
     replaced = [text.encode("utf-8", "replace").decode("utf-8") for text in texts]
     assert replaced[0] == "a?b"
     with server_tokenizer(export, graph) as tokenizer:
-        tokens = tokenizer.tokenize_blocking(texts)
+        tokens = run_blocking(tokenizer.tokenize(texts))
     assert rows(tokens) == hf(replaced, add_special_tokens=False)["input_ids"]

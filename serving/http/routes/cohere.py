@@ -27,7 +27,9 @@ from serving.http.schemas import (
     RerankRequest,
     RerankResponse,
 )
+from serving.pipelines.embeddings import EmbeddingsParams
 from serving.pipelines.framing import Overflow
+from serving.pipelines.rerank import RerankParams
 
 RERANK_PATHS = ("/v3/rerank", "/v2/rerank", "/v1/rerank", "/v3/v1/rerank", "/v3/v2/rerank")
 DOCUMENTED_RERANK_PATHS = ("/v3/rerank", "/v2/rerank", "/v1/rerank")
@@ -72,16 +74,13 @@ def build_router(service: ModelService) -> APIRouter:
     async def rerank(body: RerankRequest, request: Request) -> JSONBody:
         """Score documents against a query (Cohere rerank). Sorted by relevance, highest first."""
         texts = [document_text(i, doc, body.rank_fields) for i, doc in enumerate(body.documents)]
-        served = await service.rerank(
-            request,
-            body.model,
-            body.query,
-            texts,
+        params = RerankParams(
             raw_scores=body.raw_scores,
             max_chunks_per_doc=body.max_chunks_per_doc,
             max_tokens_per_doc=body.max_tokens_per_doc,
             instruction=body.instruction,
         )
+        served = await service.rerank(request, body.model, body.query, texts, params)
         outcome = served.outcome
         return_documents = body.return_documents
         if return_documents is None:
@@ -115,15 +114,13 @@ def build_router(service: ModelService) -> APIRouter:
     async def embed(body: CohereEmbedRequest, request: Request) -> JSONBody:
         """Embed texts (Cohere embed): by type when embedding_types is given (always on /v2/embed)."""
         with request_field_names({"input": "texts", "dimensions": "output_dimension"}):
-            served = await service.embed(
-                request,
-                body.model,
-                texts=body.texts,
+            params = EmbeddingsParams(
                 dimensions=body.output_dimension,
                 input_type=body.input_type,
                 overflow=COHERE_TRUNCATION[(body.truncate or "END").upper()],
                 max_tokens=body.max_tokens,
             )
+            served = await service.embed(request, body.model, params, texts=body.texts)
         vectors, outcome = served.outcome.vectors, served.outcome
         head: dict[str, Any] = {
             "id": str(uuid.uuid4()),

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from serving.http.responses import JSONBody, embedding_rows, json_with_list
 from serving.http.routes.service import ModelService
 from serving.http.schemas import ERROR_RESPONSES, EmbeddingsRequest, EmbeddingsResponse
+from serving.pipelines.embeddings import EmbeddingsParams
 
 EMBEDDINGS_PATHS = ("/v3/embeddings", "/v1/embeddings", "/v3/v1/embeddings")
 
@@ -17,14 +18,15 @@ def build_router(service: ModelService) -> APIRouter:
     async def embeddings(body: EmbeddingsRequest, request: Request) -> JSONBody:
         """Embed texts or token-id lists (OpenAI embeddings)."""
         is_text = isinstance(body.input[0], str)
+        params = EmbeddingsParams(
+            dimensions=body.dimensions, prompt_name=body.prompt_name, input_type=body.input_type
+        )
         served = await service.embed(
             request,
             body.model,
+            params,
             texts=body.input if is_text else None,  # type: ignore[arg-type]
             token_ids=None if is_text else body.input,  # type: ignore[arg-type]
-            dimensions=body.dimensions,
-            prompt_name=body.prompt_name,
-            input_type=body.input_type,
         )
         vectors = served.outcome.vectors
         rows = embedding_rows(vectors, body.encoding_format, served.outcome.normalized, "encoding_format")

@@ -1,6 +1,7 @@
 """What every API family's routes share: run a model request on the registry's current version.
 
-A route parses its own schema, calls ModelService.rerank/embed, and shapes its own reply. Here:
+A route parses its own schema into the task's params (RerankParams, EmbeddingsParams), calls
+ModelService.rerank/embed, and shapes its own reply. Here:
 which model answers (a name, an alias, or the task's default), the lease on the model version, the
 request timeout (504; the request's waiting batches are cancelled), per-request metrics and the
 x-*-time headers.
@@ -19,9 +20,8 @@ from fastapi import Request
 from serving.errors import ModelNotFound, RequestTimedOut, ServingError, TooManyDocuments
 from serving.http.metrics import ServerMetrics
 from serving.http.middleware import milliseconds
-from serving.pipelines.embeddings import EmbeddingsOutcome, EmbeddingsPipeline
-from serving.pipelines.framing import Overflow
-from serving.pipelines.rerank import RerankOutcome, RerankPipeline
+from serving.pipelines.embeddings import EmbeddingsOutcome, EmbeddingsParams, EmbeddingsPipeline
+from serving.pipelines.rerank import RerankOutcome, RerankParams, RerankPipeline
 from serving.pipelines.run import RequestTimings
 from serving.registry import LoadedVersion, ModelRegistry
 from serving.repository.layout import Task
@@ -114,42 +114,18 @@ class ModelService:
         return Served(name or servable.name, servable.version, outcome, servable.device)
 
     async def rerank(
-        self,
-        request: Request,
-        model: str | None,
-        query: str,
-        documents: list[str],
-        *,
-        raw_scores: bool = False,
-        max_chunks_per_doc: int | None = None,
-        max_tokens_per_doc: int | None = None,
-        instruction: str | None = None,
-        overflow: Overflow = Overflow.CHUNK,
+        self, request: Request, model: str | None, query: str, documents: list[str], params: RerankParams
     ) -> Served:
         self.check_count(len(documents), "documents", self.settings.max_documents, "--max_documents")
 
         async def run(servable: LoadedVersion) -> RerankOutcome:
             assert isinstance(servable.pipeline, RerankPipeline)
-            return await servable.pipeline.rerank(
-                query,
-                documents,
-                raw_scores=raw_scores,
-                max_chunks_per_doc=max_chunks_per_doc,
-                max_tokens_per_doc=max_tokens_per_doc,
-                instruction=instruction,
-                overflow=overflow,
-            )
+            return await servable.pipeline.rerank(query, documents, params)
 
         return await self._call(request, model, Task.RERANK, len(documents), run)
 
     async def rerank_groups(
-        self,
-        request: Request,
-        model: str | None,
-        groups: list[tuple[str, list[str]]],
-        *,
-        raw_scores: bool = False,
-        overflow: Overflow = Overflow.CUT_RIGHT,
+        self, request: Request, model: str | None, groups: list[tuple[str, list[str]]], params: RerankParams
     ) -> Served:
         """Several queries with their documents in one request (scores in group order)."""
         count = sum(len(documents) for _, documents in groups)
@@ -157,7 +133,7 @@ class ModelService:
 
         async def run(servable: LoadedVersion) -> RerankOutcome:
             assert isinstance(servable.pipeline, RerankPipeline)
-            return await servable.pipeline.rerank_groups(groups, raw_scores=raw_scores, overflow=overflow)
+            return await servable.pipeline.rerank_groups(groups, params)
 
         return await self._call(request, model, Task.RERANK, count, run)
 
@@ -165,35 +141,19 @@ class ModelService:
         self,
         request: Request,
         model: str | None,
+        params: EmbeddingsParams,
         *,
         texts: list[str] | None = None,
         token_ids: list[list[int]] | None = None,
-        dimensions: int | None = None,
-        prompt_name: str | None = None,
-        input_type: str | None = None,
-        overflow: Overflow | None = None,
-        max_tokens: int | None = None,
-        normalized: bool | None = None,
         uncounted: int = 0,
     ) -> Served:
-        """prompt_name / input_type: one of the model's prompts (serving/pipelines/prompts.py); every
-        embeddings route (OpenAI, TEI, Cohere) passes its request's choice here. overflow, max_tokens,
-        normalized: see EmbeddingsPipeline.embed (None: as exported). uncounted: texts the route
-        adds to the client's (TEI's source sentence), not counted against --max_inputs."""
+        """Embed `texts` or `token_ids` (one of them is given). uncounted: texts the route adds to the
+        client's (TEI's source sentence), not counted against --max_inputs."""
         count = len(texts if texts is not None else token_ids or [])
         self.check_count(count - uncounted, "input", self.settings.max_inputs, "--max_inputs")
 
         async def run(servable: LoadedVersion) -> EmbeddingsOutcome:
             assert isinstance(servable.pipeline, EmbeddingsPipeline)
-            return await servable.pipeline.embed(
-                texts=texts,
-                token_ids=token_ids,
-                dimensions=dimensions,
-                prompt_name=prompt_name,
-                input_type=input_type,
-                overflow=overflow,
-                max_tokens=max_tokens,
-                normalized=normalized,
-            )
+            return await servable.pipeline.embed(texts, token_ids, params)
 
         return await self._call(request, model, Task.EMBEDDINGS, count, run)

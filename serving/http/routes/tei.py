@@ -44,8 +44,9 @@ from serving.http.schemas import (
     TeiSimilarityRequest,
     embeddings_input,
 )
+from serving.pipelines.embeddings import EmbeddingsParams
 from serving.pipelines.framing import Overflow
-from serving.pipelines.rerank import RerankPipeline
+from serving.pipelines.rerank import RerankParams, RerankPipeline
 from serving.registry import Lease, LoadedVersion
 from serving.repository.config import EmbeddingsOptions
 from serving.repository.layout import Pooling, Task
@@ -128,9 +129,8 @@ def build_router(service: ModelService) -> APIRouter:
         cutting = overflow(body.truncate is not False, body.truncation_direction, None)
         assert cutting is not None
         with request_field_names({"documents": "texts"}):
-            served = await service.rerank(
-                request, body.model, body.query, body.texts, raw_scores=body.raw_scores, overflow=cutting
-            )
+            params = RerankParams(raw_scores=body.raw_scores, overflow=cutting)
+            served = await service.rerank(request, body.model, body.query, body.texts, params)
         ranks: list[dict[str, Any]] = []
         for index, score in ranked(served.outcome.scores, None):
             rank: dict[str, Any] = {"index": index}
@@ -151,15 +151,18 @@ def build_router(service: ModelService) -> APIRouter:
             raise InvalidRequest(str(error), field="inputs") from error
         is_text = isinstance(inputs[0], str)
         with request_field_names({"input": "inputs"}):
-            served = await service.embed(
-                request,
-                body.model,
-                texts=inputs if is_text else None,  # type: ignore[arg-type]
-                token_ids=None if is_text else inputs,  # type: ignore[arg-type]
+            params = EmbeddingsParams(
                 dimensions=body.dimensions,
                 prompt_name=body.prompt_name,
                 overflow=overflow(body.truncate, body.truncation_direction, None),
                 normalized=body.normalize,
+            )
+            served = await service.embed(
+                request,
+                body.model,
+                params,
+                texts=inputs if is_text else None,  # type: ignore[arg-type]
+                token_ids=None if is_text else inputs,  # type: ignore[arg-type]
             )
         vectors = served.outcome.vectors
         characters = sum(len(item) for item in inputs)
@@ -174,15 +177,12 @@ def build_router(service: ModelService) -> APIRouter:
         service.check_count(len(body.inputs.sentences), "inputs.sentences", limit, "--max_inputs")
         parameters = body.parameters or SimilarityParameters()
         texts = [body.inputs.source_sentence, *body.inputs.sentences]
-        served = await service.embed(
-            request,
-            body.model,
-            texts=texts,
+        params = EmbeddingsParams(
             prompt_name=parameters.prompt_name,
             overflow=overflow(parameters.truncate, parameters.truncation_direction, None),
             normalized=True,
-            uncounted=1,
         )
+        served = await service.embed(request, body.model, params, texts=texts, uncounted=1)
         vectors = served.outcome.vectors
         characters = sum(len(text) for text in texts)
         return json_body(

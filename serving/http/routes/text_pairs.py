@@ -27,6 +27,7 @@ from serving.http.responses import JSONBody, json_body
 from serving.http.routes.service import ModelService
 from serving.http.schemas import ERROR_RESPONSES, TextPairsRequest, TextPairsResponse
 from serving.pipelines.framing import Overflow
+from serving.pipelines.rerank import RerankParams
 
 _SPACE = re.compile(r"\s*")
 _MARKS = "[](),"
@@ -182,9 +183,8 @@ def build_router(service: ModelService) -> APIRouter:
         else:
             pairs = checked_pairs(body.text_pairs)
         groups, position = by_query(pairs)
-        served = await service.rerank_groups(
-            request, model, groups, raw_scores=True, overflow=Overflow.CUT_RIGHT
-        )
+        params = RerankParams(raw_scores=True, overflow=Overflow.CUT_RIGHT)
+        served = await service.rerank_groups(request, model, groups, params)
         scores = served.outcome.scores[position].tolist()
         reply = {
             "text_pairs": pairs,

@@ -4,6 +4,7 @@ import sys, os
 sys.path.insert(0, "/work/main"); sys.path.insert(0, "/work/notes/proto-ja")
 os.environ["HF_HUB_OFFLINE"] = "1"
 import openvino as ov
+from serving.pipelines.blocking import run_blocking
 from serving.pipelines.tokenize import Tokenizer
 from build_ir import build_wordpiece_ir
 from splitter import WordSplitter
@@ -18,7 +19,7 @@ ov.save_model(ir, "/tmp/proto-ja/ja_tokenizer.xml")
 tok = Tokenizer(core, core.read_model("/tmp/proto-ja/ja_tokenizer.xml"), "ja")
 print("packed_input", tok.packed_input, "ragged", tok.ragged)
 sents = generate(240)
-got = tok.tokenize_blocking([sp(s) for s in sents])
+got = run_blocking(tok.tokenize([sp(s) for s in sents]))
 want = hf(sents, add_special_tokens=False)["input_ids"]
 print("equal", sum(got.row(i).tolist() == w for i, w in enumerate(want)), "of", len(sents))
 tok.close()
