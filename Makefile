@@ -8,7 +8,7 @@ MODELS ?= models
 # Extra pip arguments for the torch CPU wheel (e.g. an index that serves it).
 TORCH_PIP_ARGS ?=
 
-.PHONY: install test check lint models serve bench bench-corpus image image-test stress clean
+.PHONY: install test check lint models serve bench bench-corpus docs image image-test stress clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[export,test,bench]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[export,test,bench,docs]"
 	$(BIN)/pip uninstall --quiet -y torchvision || true
 	touch $@
 
@@ -53,6 +53,11 @@ bench: install
 bench-corpus: install
 	$(BIN)/python -m benchmark.corpus
 
+# The documentation site (docs/, mkdocs.yml) into site/; a broken link or anchor, or a page left out
+# of the navigation, fails the build.
+docs: install
+	$(BIN)/python -m mkdocs build --strict
+
 # The serving image (podman, no registry; installs podman and mmdebstrap when missing, as root).
 # TARGET=export for the export image; BASE_IMAGE=<registry image> to skip the mmdebstrap base.
 image:
@@ -72,4 +77,4 @@ stress: install
 		status=$$?; echo; echo "== stress summary"; cat $(STRESS_SUMMARY) 2>/dev/null; exit $$status
 
 clean:
-	rm -rf $(VENV) .cache $(MODELS) benchmark/work
+	rm -rf $(VENV) .cache $(MODELS) benchmark/work site

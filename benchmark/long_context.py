@@ -10,7 +10,7 @@ resident-set high-water mark (VmHWM, reset before each request), next to its siz
 the batch planner sends one 8192-token row per inference call (8192 // 8192 = 1 row under the
 default token budget), so a request of many such documents should peak no higher than one.
 Attention is quadratic: one 8192-token row is 16 heads x 8192 x 8192 scores per layer.
-Not part of `make test` (minutes); figures go to the README by hand.
+Not part of `make test` (minutes); figures go to docs/benchmark.md by hand.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`python -m benchmark` (= `make bench`): one run, every system, the same workloads; JSON, table, chart.
 
-    python -m benchmark                      # the full run (~25 min on 2 cores); rewrites README's table
+    python -m benchmark                      # the full run; rewrites docs/benchmark.md's table
     python -m benchmark --tiny               # tiny models, few items: proves the harness end to end
-    python -m benchmark --systems hf-fp32,server-int8 --workloads R2   # a partial run (not in the README)
+    python -m benchmark --systems hf-fp32,server-int8 --workloads R2   # a partial run (not in the docs)
     python -m benchmark --tiny --exports_dir DIR   # exports made beforehand (DIR/reranker-int8/config.json)
 
 Which system runs which workload at which concurrency: planned_rows() (a workload may name its
@@ -37,6 +37,7 @@ from benchmark.workloads import Workload, WorkloadSpec, generate, save
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
+TABLE_PAGE = REPO_ROOT / "docs" / "benchmark.md"  # a complete full run regenerates its table
 WORKER_TIMEOUT_S = 3600
 
 
@@ -51,7 +52,7 @@ class RunPlan:
     workload_names: tuple[str, ...]
     work_dir: Path
     out_dir: Path
-    readme: Path | None
+    table_page: Path | None  # the docs page whose table the run regenerates
     source_overrides: dict[str, Path]
     exports_dir: Path | None = None  # exports made beforehand, used as they are
 
@@ -254,11 +255,12 @@ def run(plan: RunPlan) -> int:
     )
     report.chart(plan.out_dir / "chart.png", workloads, rows, machine)
     (plan.out_dir / "results.md").write_text(block + "\n", encoding="utf-8")
-    if plan.readme is not None:
-        report.update_readme(plan.readme, block)
+    if plan.table_page is not None:
+        report.update_page(plan.table_page, block)
     click.echo(block)
     written = [plan.out_dir / "results.json", plan.out_dir / "chart.png", plan.out_dir / "results.md"]
-    log("wrote " + ", ".join(str(p) for p in written) + (f", table in {plan.readme}" if plan.readme else ""))
+    table = f", table in {plan.table_page}" if plan.table_page else ""
+    log("wrote " + ", ".join(str(p) for p in written) + table)
     failed = [row for row in rows if row.error]
     if failed:
         log(
@@ -292,9 +294,10 @@ def run(plan: RunPlan) -> int:
     "run, else the work dir).",
 )
 @click.option(
-    "--readme",
+    "--page",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="README whose table to regenerate (default: README.md for a complete full run, else none).",
+    help="Markdown page whose table to regenerate (default: docs/benchmark.md for a complete full run, "
+    "else none).",
 )
 @click.option(
     "--reranker_source",
@@ -318,7 +321,7 @@ def main(
     workload_names: str | None,
     work_dir: Path | None,
     out_dir: Path | None,
-    readme: Path | None,
+    page: Path | None,
     reranker_source: Path | None,
     embedder_source: Path | None,
     exports_dir: Path | None,
@@ -363,7 +366,7 @@ def main(
         names,
         plan.work_dir,
         out_dir or (BENCH_DIR if official else plan.work_dir),
-        readme or (REPO_ROOT / "README.md" if official else None),
+        page or (TABLE_PAGE if official else None),
         overrides,
         exports_dir,
     )

@@ -1,6 +1,6 @@
 """What OpenVINO Model Server would do with an export: the reasons it cannot serve it as this server does.
 
-Read off OVMS's calculators (README, "Model repository format"): the seed-era RerankCalculator
+Read off OVMS's calculators (docs/repository.md): the seed-era RerankCalculator
 (2024.5-2026.1) reads bos/eos/pad ids from the model IR's `model_info`, takes exactly two model
 inputs and frames every pair as `BOS query EOS SEP document EOS`; RerankCalculatorOV (2025.2 on)
 reads the ids from config.json and tokenizer_config.json (an unset one is 0), frames the same way

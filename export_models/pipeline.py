@@ -4,7 +4,7 @@
     [quantize: static int8 or --weight-format auto] -> write IRs with runtime info ->
     render the graph (and the form's other files) -> commit
 
-Two forms of the model folder (--graph_format, README "Model repository format"): legacy, the
+Two forms of the model folder (--graph_format, docs/repository.md): legacy, the
 versioned tree of OpenVINO Model Server's `rerank`/`embeddings` export, and ov, the flat folder of
 its `rerank_ov`/`embeddings_ov` export.
 

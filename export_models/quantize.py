@@ -3,8 +3,8 @@ int8 and fp16, and the speed measurement `--weight-format auto` chooses by.
 
 Static int8 quantizes weights and activations: nncf.quantize with the transformer model type on
 the calibration batches the server itself would build (export_models/serving_run.py). The recipe
-kept (StaticRecipe defaults) is the one that measured best; README "Static int8" gives the
-alternatives tried and their figures.
+kept (StaticRecipe defaults) is the one that measured best; docs/export.md ("Static int8")
+describes it and its figures.
 """
 
 from __future__ import annotations

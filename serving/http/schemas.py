@@ -162,7 +162,7 @@ class EmbeddingsRequest(BaseModel):
     encoding_format: Literal["float", "base64", "int8", "uint8", "binary", "ubinary"] = Field(
         "float",
         description="base64: little-endian float32 bytes, as the OpenAI SDK decodes them; int8, uint8, "
-        "binary, ubinary: quantized as Cohere's embedding_types (README, 'Quantized embeddings')",
+        "binary, ubinary: quantized as Cohere's embedding_types (docs/api/openai.md, 'Quantized embeddings')",
     )
     dimensions: StrictInt | None = Field(
         None, ge=1, le=MAX_INT, description="Keep the first N dimensions (renormalized)"

@@ -3,7 +3,7 @@
 Everything here is plain file reading and validation; nothing is compiled. Errors are raised
 as ConfigError with a message that names the file and the field.
 
-Four kinds of model folder are read (README, "Model repository format"):
+Four kinds of model folder are read (docs/repository.md):
 - a seed-era OpenVINO Model Server graph (this exporter's --graph_format legacy): session nodes name
   the tokenizer and model servables of subconfig.json, whose folders hold numbered versions;
 - a current OVMS graph (--graph_format ov): one RerankCalculatorOV/EmbeddingsCalculatorOV node whose

@@ -1,6 +1,6 @@
 """The model repository format: the contract between export_models/ (writer) and serving/ (reader).
 
-A repository looks like this (README, "Model repository format"), in one of two forms per model:
+A repository looks like this (docs/repository.md), in one of two forms per model:
 
     config.json                      {"mediapipe_config_list": [{"name", "base_path"}],
                                       "model_config_list": [{"config": {"name", "base_path"}}]}
@@ -61,7 +61,7 @@ OVMS_MODEL_INFO_SECTION = "model_info"
 
 
 class GraphFormat(str, Enum):
-    """Which OpenVINO Model Server graph the export writes (README, "Model repository format")."""
+    """Which OpenVINO Model Server graph the export writes (docs/repository.md)."""
 
     LEGACY = "legacy"  # three nodes, versioned tokenizer/ and rerank|embeddings/ folders
     OV = "ov"  # one RerankCalculatorOV/EmbeddingsCalculatorOV node over a flat folder

@@ -23,6 +23,7 @@ import pytest
 
 from benchmark import report
 from benchmark.config import WEIGHT_FORMATS
+from benchmark.run import TABLE_PAGE
 from benchmark.worker import output_path
 from benchmark.workloads import Workload, load
 from serving.repository.layout import Pooling
@@ -33,13 +34,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The benchmark's model keys -> the session's exports of the same tiny models.
 BENCH_MODELS = {"reranker": "xlmr", "embedder": "minilm"}
 BENCH_EXPORTS = [(kind, f) for kind in BENCH_MODELS.values() for f in WEIGHT_FORMATS]
-README_TEXT = f"""# Title
+PAGE_TEXT = f"""# Title
 
 Intro that must stay.
 
-{report.README_START}
+{report.TABLE_START}
 stale table
-{report.README_END}
+{report.TABLE_END}
 
 ## After the table
 
@@ -51,7 +52,7 @@ Must stay too.
 class BenchRun:
     completed: subprocess.CompletedProcess[str]
     work_dir: Path  # workloads.json, outputs/<workload>__<row>.npy
-    out_dir: Path  # results.json, results.md, chart.png (and the tiny run's README.md)
+    out_dir: Path  # results.json, results.md, chart.png (and the tiny run's benchmark.md)
 
     def results(self) -> dict[str, Any]:
         assert self.completed.returncode == 0, self.completed.stderr[-4000:]
@@ -68,8 +69,8 @@ class BenchRun:
 class BenchRuns:
     tiny: BenchRun  # every system, every workload, on the session's exports
     partial: BenchRun  # --systems server-fp32 --workloads E1, on an export whose graph says CLS pooling
-    readme_before: bytes  # the checkout's README.md before the partial run
-    readme_after: bytes
+    page_before: bytes  # the checkout's docs/benchmark.md before the partial run
+    page_after: bytes
 
 
 def exports_dir(folder: Path, repositories: dict[str, Path]) -> Path:
@@ -110,11 +111,11 @@ def run_both(
 ) -> BenchRuns:
     out_dir = root / "tiny-out"
     out_dir.mkdir()
-    readme = out_dir / "README.md"
-    readme.write_text(README_TEXT)
+    page = out_dir / "benchmark.md"
+    page.write_text(PAGE_TEXT)
     tiny_exports = exports_dir(root / "exports", {name: e.repo for name, e in exports.items()})
     tiny = job.run(
-        root / "tiny", "--out_dir", str(out_dir), "--readme", str(readme), "--exports_dir", str(tiny_exports),
+        root / "tiny", "--out_dir", str(out_dir), "--page", str(page), "--exports_dir", str(tiny_exports),
         "--reranker_source", str(xlmr_source), "--embedder_source", str(minilm_source),
     )  # fmt: skip
 
@@ -123,7 +124,7 @@ def run_both(
     copy_model(exports["embedder-fp32"], cls_repo, "test/minilm-cls")
     set_graph_options(cls_repo / "test/minilm-cls", pooling=Pooling.CLS)
     write_config(cls_repo, ["test/minilm-cls"])
-    readme_before = (REPO_ROOT / "README.md").read_bytes()
+    page_before = TABLE_PAGE.read_bytes()
     partial = job.run(
         root / "partial", "--systems", "server-fp32", "--workloads", "E1",
         "--exports_dir", str(exports_dir(root / "cls-exports", {"embedder-fp32": cls_repo})),
@@ -132,8 +133,8 @@ def run_both(
     return BenchRuns(
         tiny=BenchRun(tiny, root / "tiny", out_dir),
         partial=BenchRun(partial, root / "partial", root / "partial"),  # a partial run writes there
-        readme_before=readme_before,
-        readme_after=(REPO_ROOT / "README.md").read_bytes(),
+        page_before=page_before,
+        page_after=TABLE_PAGE.read_bytes(),
     )
 
 

@@ -31,7 +31,7 @@ from serving.repository.layout import Pooling, Task
 from tests.support.exports import Exported, activation_quantizers
 from tests.support.references import HFReranker, cosine_distance, sentence_embedder
 
-from .runs import BENCH_EXPORTS, BENCH_MODELS, README_TEXT, BenchRun, BenchRuns
+from .runs import BENCH_EXPORTS, BENCH_MODELS, PAGE_TEXT, BenchRun, BenchRuns
 
 
 def uses_benchmark_runs(test: Callable) -> Callable:
@@ -58,7 +58,7 @@ def runs(benchmark_runs: Future[BenchRuns]) -> BenchRuns:
 
 @pytest.fixture(scope="module")
 def tiny_run(runs: BenchRuns) -> BenchRun:
-    """`python -m benchmark --tiny` on the session's exports, into a temp folder with its own README."""
+    """`python -m benchmark --tiny` on the session's exports, into a temp folder with its own table page."""
     return runs.tiny
 
 
@@ -267,13 +267,13 @@ def test_the_static_int8_rows_carry_their_exports_accuracy_report(
 
 
 @uses_benchmark_runs
-def test_tiny_run_writes_the_readme_table_and_the_chart(tiny_run: BenchRun) -> None:
+def test_tiny_run_writes_the_page_table_and_the_chart(tiny_run: BenchRun) -> None:
     tiny_run.results()  # the run succeeded
-    readme = (tiny_run.out_dir / "README.md").read_text()
-    before, _, rest = readme.partition(report.README_START)
-    block, _, after = rest.partition(report.README_END)
-    assert before == README_TEXT.partition(report.README_START)[0]
-    assert after == README_TEXT.partition(report.README_END)[2]
+    page = (tiny_run.out_dir / "benchmark.md").read_text()
+    before, _, rest = page.partition(report.TABLE_START)
+    block, _, after = rest.partition(report.TABLE_END)
+    assert before == PAGE_TEXT.partition(report.TABLE_START)[0]
+    assert after == PAGE_TEXT.partition(report.TABLE_END)[2]
     assert "stale table" not in block
     for spec in SYSTEMS:
         assert f"| {spec.label} |" in block
@@ -290,7 +290,7 @@ def test_tiny_run_writes_the_readme_table_and_the_chart(tiny_run: BenchRun) -> N
 @uses_benchmark_runs
 def test_a_partial_run_and_an_export_with_the_wrong_pooling(runs: BenchRuns, minilm_source: Path) -> None:
     """--systems/--workloads run only those (and the HF reference), write into the work folder and
-    leave README.md alone; the HF reference keeps the model's own pooling, so the server serving an
+    leave docs/benchmark.md alone; the HF reference keeps the model's own pooling, so the server serving an
     export whose graph says CLS shows a large accuracy error instead of agreeing with it."""
     run = runs.partial
     rows = run.results()["results"]
@@ -299,7 +299,7 @@ def test_a_partial_run_and_an_export_with_the_wrong_pooling(runs: BenchRuns, min
         ("E1", "server-fp32", 1),
         ("E1", "server-fp32", 4),
     }
-    assert runs.readme_after == runs.readme_before
+    assert runs.page_after == runs.page_before
     texts = run.workloads()["E1"].texts
     model_pooling = sentence_embedder(minilm_source).encode(texts)
     assert difference(Task.EMBEDDINGS, model_pooling, run.output("E1", "hf-fp32", 1)) < FP32_COSINE_TOLERANCE
@@ -366,9 +366,9 @@ def test_accuracy_figures() -> None:
     assert distance == pytest.approx(2.0)
 
 
-def test_readme_without_markers_is_refused(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text("# no markers\n")
+def test_a_page_without_markers_is_refused(tmp_path: Path) -> None:
+    page = tmp_path / "benchmark.md"
+    page.write_text("# no markers\n")
     with pytest.raises(RuntimeError, match="markers"):
-        report.update_readme(readme, "table")
-    assert readme.read_text() == "# no markers\n"
+        report.update_page(page, "table")
+    assert page.read_text() == "# no markers\n"

@@ -47,7 +47,7 @@ def test_make_models_exports_what_is_missing_and_serves_the_demo_pair(
     repo = tmp_path / "models"
     # The embedder is already there (the session's int8 export of the same model, as an earlier
     # `make models` would have written it): the command exports the reranker only, and a run after
-    # it would skip both (README: running it again skips models that are already there).
+    # it would skip both (docs/export.md: running it again skips models that are already there).
     copy_model(exported("minilm", "int8"), repo, DEMO_EMBEDDER_NAME)
     write_config(repo, [DEMO_EMBEDDER_NAME])
     first = run_demo_models(repo)
@@ -59,7 +59,7 @@ def test_make_models_exports_what_is_missing_and_serves_the_demo_pair(
     assert specs[DEMO_RERANKER_NAME].task is Task.RERANK
     assert servable_versions(repo / DEMO_RERANKER_NAME, Task.RERANK) == [1]
 
-    # What `make serve` serves: the README's demo request scores like the Hugging Face models.
+    # What `make serve` serves: a rerank request as in the docs scores like the Hugging Face models.
     server = start_server(repo / "config.json")
     query = "what is the giant panda?"
     documents = [

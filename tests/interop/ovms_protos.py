@@ -1,7 +1,7 @@
 """OpenVINO Model Server's graph messages, compiled with protoc, and a strict check of a graph.pbtxt.
 
-proto/ holds the message definitions, written from OVMS's sources (README, "Model repository
-format"): MediaPipe's CalculatorGraphConfig (the fields rerank and embeddings graphs use),
+proto/ holds the message definitions, written from OVMS's sources (docs/repository.md):
+MediaPipe's CalculatorGraphConfig (the fields rerank and embeddings graphs use),
 CalculatorOptions, and the options of the five calculators. protoc (from grpcio-tools) compiles
 them into a descriptor set; protobuf's text_format parses a graph with it the way OVMS's C++
 parser does: an unknown field, an unknown option message or a wrong enum word is a ParseError.

@@ -125,7 +125,7 @@ OLD_SUBCONFIG = {
 }
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 # Largest differences allowed: exact exports pin f32; OVMS's templates leave the CPU's default
-# precision (bf16 where the CPU has it), where the README's fp16 tolerances apply.
+# precision (bf16 where the CPU has it), where the fp16 tolerances of docs/parity.md apply.
 EXACT_SCORE, DEFAULT_PRECISION_SCORE = 1e-4, 2e-2
 EXACT_COSINE, DEFAULT_PRECISION_COSINE = 1e-5, 2e-3
 

@@ -30,7 +30,7 @@ def test_model_list(client, server: ServerProcess, path) -> None:
     assert body["object"] == "list"
     assert [m["id"] for m in body["data"]] == SERVED
     for card in body["data"]:
-        # The fields the README lists, and nothing else.
+        # The fields docs/api/index.md lists, and nothing else.
         assert set(card) == {
             "id", "object", "created", "owned_by", "task", "version", "aliases", "weight_format",
             "quantization", "accuracy", "prompts", "default_prompt_name", "instruction",

@@ -58,7 +58,7 @@ def test_v2_embed_by_type_with_input_type(v2: cohere.ClientV2, sentence_transfor
     first_byte = int("".join(map(str, bits[0, :8])), 2)
     assert response.embeddings.ubinary[0][0] == first_byte
     assert response.embeddings.binary[0][0] == first_byte - 128
-    # int8 keeps the ranking of the pairwise similarities (figure in the README).
+    # int8 keeps the ranking of the pairwise similarities (figure in docs/api/openai.md).
     int8 = unit(np.array(response.embeddings.int8, dtype=np.float32) + 1.0)  # bucket centers / step
     pairs = np.triu_indices(len(TEXTS), 1)
     assert spearmanr((floats @ floats.T)[pairs], (int8 @ int8.T)[pairs]).statistic > 0.95
