@@ -73,9 +73,10 @@ def _files_under(folder: Path) -> list[Path]:
     ]
 
 
-@cache
 def code_and_versions_digest() -> str:
-    """The exporter's code in this checkout and the conversion libraries' versions (once a session)."""
+    """The exporter's code in this checkout and the conversion libraries' versions.
+
+    Read again for every export (a few megabytes): the checkout may change during a session."""
     digest = hashlib.sha256()
     for entry in EXPORT_CODE:
         _hash_files(digest, REPO_ROOT, _files_under(REPO_ROOT / entry))
@@ -91,7 +92,8 @@ def code_and_versions_digest() -> str:
 
 @cache
 def folder_digest(folder: Path) -> str:
-    """Every file of a source model folder: names and contents."""
+    """Every file of a source model folder: names and contents (once a session: the fixture
+    models are built before the session's first export and not changed after)."""
     digest = hashlib.sha256()
     _hash_files(digest, folder, _files_under(folder))
     return digest.hexdigest()
