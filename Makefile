@@ -67,8 +67,8 @@ image:
 image-test: install
 	OVTEXT_IMAGE_TEST=1 $(BIN)/pytest -v tests/deploy/test_image.py
 
-# The long forms of the load, soak and fuzzing tests (about 20 minutes on 2 cores); `make test`
-# runs the same tests in their short forms. Prints one summary line per test at the end.
+# The long forms of the load, soak and fuzzing tests (about 20 minutes on 2 cores); `make check`
+# runs the same tests in their short forms (`make test` the fuzzing one). Prints one summary line per test at the end.
 STRESS_SUMMARY := .cache/stress-summary.txt
 stress: install
 	@mkdir -p .cache && rm -f $(STRESS_SUMMARY)
