@@ -39,7 +39,7 @@ check: lint
 # The demo repository: the real all-MiniLM-L6-v2 embedder and a small cross-encoder
 # fine-tuned from it (built offline, cached in .cache/).
 models: install
-	$(BIN)/python -m export_models.demo_models --model_repository_path $(MODELS)
+	$(BIN)/python -m tools.demo_models --model_repository_path $(MODELS)
 
 serve: install
 	@test -f $(MODELS)/config.json || $(MAKE) models

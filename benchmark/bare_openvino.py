@@ -21,7 +21,7 @@ from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.rerank import RerankPipeline
 from serving.pipelines.run import RequestLimits
-from serving.registry.loader import load_servable
+from serving.registry.loader import load_version
 
 
 class BareOpenVINORunner(Runner):
@@ -31,7 +31,7 @@ class BareOpenVINORunner(Runner):
         exported = read_exported_model(config_path, model.served_name)
         versions = exported.spec.scan_versions()
         files = versions[exported.version]
-        self.servable = load_servable(
+        self.servable = load_version(
             ov.Core(), exported.spec, files, BatchPolicy(), RequestLimits(), config_path.parent
         )
 

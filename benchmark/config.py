@@ -41,7 +41,7 @@ WEIGHT_FORMATS = tuple(variant.key for variant in EXPORTS)  # the export keys, i
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A source model for the benchmark: which builder of export_models/demo_models.py makes it."""
+    """A source model for the benchmark: which builder in tools/ makes it."""
 
     key: str  # "reranker" | "embedder": what workloads refer to
     task: Task

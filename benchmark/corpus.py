@@ -3,7 +3,7 @@
     python -m benchmark.corpus                      # in `make bench`; rewrites docs/corpus-jobs.md's table
     python -m benchmark.corpus --texts 2000 --no_ray --work_dir /tmp/c    # a quick partial run
 
-The corpus is seeded sentences about the synthetic subjects (export_models/synthetic_data.py),
+The corpus is seeded sentences about the synthetic subjects (tools/synthetic_data.py),
 1-6 facts per text (about 10-130 tokens). Every run is the same command line
 (`python -m serving.jobs embeddings ...`) in a fresh process, one after the other: in-process
 (with the export's NUM_STREAMS 1, then with 2), then on a local two-node Ray cluster
@@ -19,7 +19,6 @@ import datetime
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import time
@@ -28,7 +27,8 @@ from typing import Any
 
 import click
 
-from export_models.synthetic_data import SUBJECTS
+from tools.generated_blocks import MissingMarkers, replace_block
+from tools.synthetic_data import SUBJECTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = REPO_ROOT / "deploy" / "ray" / "local-cluster.sh"
@@ -119,11 +119,12 @@ def markdown(results: dict[str, Any]) -> str:
 
 def update_page(page: Path, block: str) -> None:
     """Replace the block between the corpus markers; the rest of the page stays as it is."""
-    text = page.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
-    if not pattern.search(text):
-        raise click.ClickException(f"{page} has no {TABLE_START} ... {TABLE_END} block")
-    page.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
+    inner = block.removeprefix(TABLE_START + "\n").removesuffix(TABLE_END)
+    try:
+        text = replace_block(page.read_text(encoding="utf-8"), TABLE_START, TABLE_END, inner)
+    except MissingMarkers as missing:
+        raise click.ClickException(f"{page}: {missing}") from None
+    page.write_text(text, encoding="utf-8")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

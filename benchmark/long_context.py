@@ -27,8 +27,8 @@ import click
 import httpx
 
 from benchmark.measure import MemoryProbe
-from benchmark.server_process import ServerProcess
-from export_models.cli import export_command_line
+from tools.export_command import export_command_line
+from tools.server_process import ServerProcess
 
 MODEL_NAME = "bge-m3-shaped"
 
@@ -66,7 +66,7 @@ def _input_of_8192_tokens(source: Path) -> str:
     "--work_dir", type=click.Path(path_type=Path), default=None, help="Kept for reuse (default: a new one)."
 )
 def main(layers: int, documents: int, weight_format: str, work_dir: Path | None) -> None:
-    from export_models.replicas import bge_m3_shaped_source
+    from tools.replicas import bge_m3_shaped_source
 
     source = bge_m3_shaped_source(layers)
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="long-context-"))
@@ -80,7 +80,7 @@ def main(layers: int, documents: int, weight_format: str, work_dir: Path | None)
         click.echo(f"export: {time.monotonic() - started:.0f} s")
     text = _input_of_8192_tokens(source)
     figures: dict[str, object] = {"layers": layers, "weight_format": weight_format, "documents": documents}
-    with ServerProcess(repository / "config.json", [MODEL_NAME], work_dir / "server.log") as server:
+    with ServerProcess(repository / "config.json", work_dir / "server.log", models=[MODEL_NAME]) as server:
         probe = MemoryProbe(server.pid)
         figures["loaded_rss_mb"] = round(_rss_mb(server.pid), 1)
         with httpx.Client(base_url=server.base_url, timeout=None) as client:

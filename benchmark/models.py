@@ -1,6 +1,6 @@
 """The benchmark's models: the Hugging Face source folders and their exports, made with the project's CLI.
 
-Sources come from export_models/demo_models.py (built offline, cached in .cache/fixtures). Each
+Sources come from tools/ (demo_models.py, xlmr_models.py) (built offline, cached in .cache/fixtures). Each
 (model, weight format) is exported into its own repository under <work_dir>/repos/, reused by the
 next run as long as the source and the export code are unchanged (a stamp file records both).
 With --exports_dir the exports are taken as they are from <exports_dir>/<model key>-<weight
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.config import EXPORTS_BY_KEY, ModelChoice
-from export_models.cli import export_command_line
 from export_models.pipeline import ACCURACY_FILE
 from serving.repository.config import ConfigError, read_config
 from serving.repository.layout import CONFIG_FILE, Task
+from tools.export_command import export_command_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAMP_FILE = "bench_export_stamp.json"
@@ -72,18 +72,18 @@ class PreparedModel:
 
 
 def _builders() -> dict[str, Callable[[], Path]]:
-    from export_models import demo_models
+    from tools import demo_models, xlmr_models
 
     return {
-        "bge_reranker_base": lambda: demo_models.bge_reranker_shaped_source("base"),
-        "xlmr_reranker": demo_models.xlmr_reranker_source,
+        "bge_reranker_base": lambda: xlmr_models.bge_reranker_shaped_source("base"),
+        "xlmr_reranker": xlmr_models.xlmr_reranker_source,
         "cross_encoder": demo_models.cross_encoder_source,
         "minilm": demo_models.minilm_source,
     }
 
 
 def source_folder(choice: ModelChoice, override: Path | None = None) -> Path:
-    """The Hugging Face folder of a model: an explicit override, or built by demo_models."""
+    """The Hugging Face folder of a model: an explicit override, or built by tools/."""
     if override is not None:
         return override
     return _builders()[choice.builder]()

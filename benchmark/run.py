@@ -26,14 +26,14 @@ from pathlib import Path
 import click
 import numpy as np
 
-from benchmark import report
+from benchmark import analysis, report
 from benchmark.config import CONFIGS, WEIGHT_FORMATS, BenchConfig
 from benchmark.measure import Measurement, MemoryProbe, measure
 from benchmark.models import PreparedModel, prepare_models
-from benchmark.server_process import ServerProcess
 from benchmark.systems import REFERENCE_SYSTEM, SYSTEMS, Kind, ServerRunner, SystemSpec
 from benchmark.worker import WorkerJob, output_path
 from benchmark.workloads import Workload, WorkloadSpec, generate, save
+from tools.server_process import ServerProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -165,7 +165,7 @@ def _run_server(
     log_path = plan.work_dir / "logs" / f"{spec.key}-{model.key}.log"
     results = []
     try:
-        with ServerProcess(config_path, [model.served_name], log_path, extra_args=spec.server_args) as server:
+        with ServerProcess(config_path, log_path, *spec.server_args, models=[model.served_name]) as server:
             runner = ServerRunner(spec, model, server.base_url)
             memory = MemoryProbe(server.pid)
             for workload in workloads:
@@ -244,9 +244,9 @@ def run(plan: RunPlan) -> int:
             runner = _run_worker if system.in_process else _run_server
             measurements += runner(system, model, chosen, plan)
 
-    rows = report.build_rows(workloads, measurements, plan.work_dir / "outputs")
-    exports = report.export_reports(models)
-    checks = report.check_targets(config, rows, exports)
+    rows = analysis.build_rows(workloads, measurements, plan.work_dir / "outputs")
+    exports = analysis.export_reports(models)
+    checks = analysis.check_targets(config, rows, exports)
     machine["duration_min"] = round((time.monotonic() - started) / 60, 1)
     model_labels = {key: model.label for key, model in models.items()}
     block = report.markdown(config, workloads, rows, checks, machine, model_labels, exports)

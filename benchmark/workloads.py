@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from export_models.synthetic_data import SUBJECTS
 from serving.repository.layout import Task
+from tools.synthetic_data import SUBJECTS
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

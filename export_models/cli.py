@@ -27,35 +27,6 @@ from serving.repository.layout import GraphFormat, Pooling, Task
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXPORT_SCRIPT = Path(__file__).resolve().parent / "export_model.py"
-
-
-def export_command_line(
-    task: str,
-    source: Path | str,
-    repo: Path,
-    *extra_args: str,
-    weight_format: str,
-    model_name: str | None = None,
-) -> list[str]:
-    """The `python export_models/export_model.py ...` line a user would type to export into `repo`."""
-    command = [
-        sys.executable,
-        str(EXPORT_SCRIPT),
-        task,
-        "--source_model",
-        str(source),
-        "--weight-format",
-        weight_format,
-        "--config_file_path",
-        str(Path(repo) / "config.json"),
-        "--model_repository_path",
-        str(repo),
-    ]
-    if model_name is not None:
-        command += ["--model_name", model_name]
-    return command + list(extra_args)
-
 
 class ClickProgress:
     """Step messages on stdout (stderr carries only the error line); elapsed time during long steps."""

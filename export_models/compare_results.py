@@ -58,6 +58,7 @@ from serving.repository.layout import (
     read_model_info,
     read_tokenizer_info,
 )
+from serving.repository.versions import version_to_run
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -130,14 +131,12 @@ def read_exported_model(config_path: Path, model_name: str, version: int | None 
     except ConfigError as exc:
         raise CompareError(f"cannot read model '{model_name}': {exc}") from exc
     versions = spec.scan_versions()
-    if version is None:
-        served = spec.model.version_policy.select(versions.keys())
-        if not served:
-            raise CompareError(f"{entries[model_name].base_path} has no complete version to serve")
-        version = served[0]
-    if version not in versions:
+    chosen = version_to_run(spec.model.version_policy, versions.keys(), version)
+    if chosen is None and version is None:
+        raise CompareError(f"{entries[model_name].base_path} has no complete version to serve")
+    if chosen is None:
         raise CompareError(f"{entries[model_name].base_path} has no complete version {version}")
-    files = versions[version]
+    files = versions[chosen]
     core = ov.Core()
     try:
         tokenizer_info = read_tokenizer_info(core.read_model(files.tokenizer_xml))
@@ -150,7 +149,7 @@ def read_exported_model(config_path: Path, model_name: str, version: int | None 
     return ExportedModel(
         name=model_name,
         spec=spec,
-        version=version,
+        version=chosen,
         tokenizer_xml=files.tokenizer_xml,
         model_xml=files.model_xml,
         model_info=model_info,

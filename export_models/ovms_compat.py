@@ -1,10 +1,10 @@
 """What OpenVINO Model Server would do with an export: the reasons it cannot serve it as this server does.
 
-Read off OVMS's calculators (docs/repository.md): the seed-era RerankCalculator
+Read off OVMS's calculators (docs/repository.md): the legacy RerankCalculator
 (2024.5-2026.1) reads bos/eos/pad ids from the model IR's `model_info`, takes exactly two model
 inputs and frames every pair as `BOS query EOS SEP document EOS`; RerankCalculatorOV (2025.2 on)
 reads the ids from config.json and tokenizer_config.json (an unset one is 0), frames the same way
-and feeds token_type_ids of 0; both score sigmoid(logits[1]) for two labels. The seed-era
+and feeds token_type_ids of 0; both score sigmoid(logits[1]) for two labels. The legacy
 EmbeddingsCalculator (2024.5-2025.3) always pools the first token; neither applies prompts or
 steps after pooling. The export still writes the tree, this server serves it; these become
 warnings so the user knows before deploying it to OVMS.

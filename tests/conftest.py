@@ -1,7 +1,7 @@
 """Session fixtures shared by every test folder: offline source models, the export command, the
 session's exports, and servers.
 
-The source models are built by export_models.demo_models (fixed seeds, no network) and cached in
+The source models are built by tools/ (fixed seeds, no network) and cached in
 .cache/fixtures/ (or $OVTEXT_FIXTURE_CACHE), so a second run reuses them. Each (model, weight
 format) is exported once per session (tests/support/exports.py); a test module lists the exports it
 uses with `pytestmark = pytest.mark.exports(("xlmr", "fp32"), ...)` so that the session starts
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from export_models import demo_models
-from export_models.cli import export_command_line
 from tests.support.exports import Exported, ExportKey, SessionExports
 from tests.support.server import ServerGroup, ServerProcess
+from tools import demo_models, xlmr_models
+from tools.export_command import export_command_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,7 @@ def cross_encoder_source() -> Path:
 @pytest.fixture(scope="session")
 def xlmr_reranker_source() -> Path:
     """HF folder of the tiny XLMRobertaForSequenceClassification with a Unigram/Metaspace tokenizer."""
-    return demo_models.xlmr_reranker_source()
+    return xlmr_models.xlmr_reranker_source()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Corpus jobs: embed a corpus, or score query-candidate lists, into Parquet shards.
 
-The work is done by the server's own pipeline: `load_servable` builds exactly what the server
+The work is done by the server's own pipeline: `load_version` builds exactly what the server
 serves (tokenizer IR, framing, chunking, the batching core with its length-sorted batches,
 pooling or scoring), and each block of rows is one call of its blocking form on the calling
 thread. Nothing here batches on its own.
@@ -25,7 +25,6 @@ node. Either way the driver writes the shards, so both produce the same files.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,12 +39,13 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from serving.atomic_write import write_atomically
 from serving.errors import ServingError
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.embeddings import EmbeddingsPipeline
 from serving.pipelines.rerank import RerankPipeline
 from serving.pipelines.run import RequestLimits
-from serving.registry.loader import LoadError, Servable, load_servable
+from serving.registry.loader import LoadedVersion, LoadError, load_version
 from serving.repository.config import (
     ConfigError,
     ServableSpec,
@@ -54,7 +54,7 @@ from serving.repository.config import (
     with_cpu_plugin_config,
 )
 from serving.repository.layout import Task
-from serving.repository.versions import VersionFiles, scan_versions
+from serving.repository.versions import VersionFiles, scan_versions, version_to_run
 
 MANIFEST_FILE = "_ovtext_job.json"
 ROW_COLUMN = "row"  # the row's index in the input, in every output shard
@@ -156,14 +156,12 @@ def choose_model(
 ) -> ModelRef:
     """The model and version a job runs: `version`, else the highest one the version policy serves."""
     spec, versions = resolve_model(config_path, name, task)
-    if version is None:
-        selected = spec.model.version_policy.select(versions.keys())
-        if not selected:
-            raise CorpusError(f"'{spec.name}' has no complete version in {spec.model.base_path}")
-        version = selected[0]
-    elif version not in versions:
+    chosen = version_to_run(spec.model.version_policy, versions.keys(), version)
+    if chosen is None and version is None:
+        raise CorpusError(f"'{spec.name}' has no complete version in {spec.model.base_path}")
+    if chosen is None:
         raise CorpusError(f"'{spec.name}' has no complete version {version} (versions: {sorted(versions)})")
-    return ModelRef(config_path.resolve(), spec.name, version, dict(plugin_config or {}))
+    return ModelRef(config_path.resolve(), spec.name, chosen, dict(plugin_config or {}))
 
 
 @dataclass
@@ -172,7 +170,7 @@ class LoadedModel:
     (OpenVINO can crash when a tokenizer or model is freed after its Core)."""
 
     core: ov.Core
-    servable: Servable
+    servable: LoadedVersion
 
     def close(self) -> None:
         self.servable.close()
@@ -186,7 +184,7 @@ def load_model(ref: ModelRef, task: Task) -> LoadedModel:
     core = ov.Core()
     spec = with_cpu_plugin_config(spec, ref.plugin_config)
     try:
-        servable = load_servable(
+        servable = load_version(
             core, spec, versions[ref.version], BatchPolicy(), RequestLimits(), ref.config_path.parent
         )
     except LoadError as err:
@@ -197,7 +195,7 @@ def load_model(ref: ModelRef, task: Task) -> LoadedModel:
 # ---- one block of rows -----------------------------------------------------------------------
 
 
-def run_block(servable: Servable, task: CorpusTask, block: pa.Table) -> pa.Table:
+def run_block(servable: LoadedVersion, task: CorpusTask, block: pa.Table) -> pa.Table:
     """The `row` column of `block` and the result column, computed by the server's pipeline."""
     first = block.column(ROW_COLUMN)[0].as_py() if block.num_rows else 0
     try:
@@ -332,21 +330,8 @@ def prepare_output(plan: JobPlan) -> list[Shard]:
         raise CorpusError(f"{plan.output} exists and is not the output of a corpus job")
     else:
         plan.output.mkdir(parents=True, exist_ok=True)
-        _write_atomically(manifest_path, lambda path: path.write_text(json.dumps(manifest, indent=1) + "\n"))
+        write_atomically(manifest_path, lambda path: path.write_text(json.dumps(manifest, indent=1) + "\n"))
     return [shard for shard in plan.shards if not (plan.output / shard.file_name).is_file()]
-
-
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    with open(temporary, "rb") as written:
-        os.fsync(written.fileno())
-    os.replace(temporary, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def write_shard(plan: JobPlan, shard: Shard, inputs: pa.Table, results: pa.Table) -> None:
@@ -361,7 +346,7 @@ def write_shard(plan: JobPlan, shard: Shard, inputs: pa.Table, results: pa.Table
     table = inputs.slice(shard.start, shard.stop - shard.start).select(kept)
     table = table.add_column(0, ROW_COLUMN, results.column(ROW_COLUMN))
     table = table.append_column(plan.task.result_column, results.column(plan.task.result_column))
-    _write_atomically(plan.output / shard.file_name, lambda path: pq.write_table(table, path))
+    write_atomically(plan.output / shard.file_name, lambda path: pq.write_table(table, path))
 
 
 # ---- running ---------------------------------------------------------------------------------

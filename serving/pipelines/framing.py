@@ -266,21 +266,3 @@ def build_batch(frame: Frame, segments: Segments, rows: np.ndarray, pad_token_id
     if frame.body_type_id:
         token_type_ids[(column[None, :] >= head_len) & (attention_mask == 1)] = frame.body_type_id
     return EncodedBatch(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-
-
-def encode_pair(
-    info: TokenizerInfo, query_ids: list[int], document_ids: list[int]
-) -> tuple[list[int], list[int]]:
-    """One framed (query, document) pair as lists: (input_ids, token_type_ids). No chunking."""
-    frame = pair_frame(info, np.asarray(query_ids, dtype=ID_DTYPE))
-    segments = whole_texts(RaggedTokens.from_lists([document_ids]))
-    batch = build_batch(frame, segments, np.zeros(1), info.pad_token_id)
-    return batch.input_ids[0].tolist(), batch.token_type_ids[0].tolist()
-
-
-def encode_single(info: TokenizerInfo, text_ids: list[int]) -> tuple[list[int], list[int]]:
-    """One framed single text as lists: (input_ids, token_type_ids). No truncation."""
-    batch = build_batch(
-        single_frame(info), whole_texts(RaggedTokens.from_lists([text_ids])), np.zeros(1), info.pad_token_id
-    )
-    return batch.input_ids[0].tolist(), batch.token_type_ids[0].tolist()

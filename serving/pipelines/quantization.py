@@ -23,7 +23,6 @@ from serving.errors import InvalidRequest
 
 INTEGER_FORMATS = ("int8", "uint8")
 BINARY_FORMATS = ("binary", "ubinary")
-QUANTIZED_FORMATS = (*INTEGER_FORMATS, *BINARY_FORMATS)
 
 # The calibration range of int8/uint8, the same in every dimension: where unit vectors' components lie.
 RANGE_START = np.float32(-1.0)

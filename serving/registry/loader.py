@@ -37,7 +37,7 @@ class LoadError(RuntimeError):
 
 
 @dataclass
-class Servable:
+class LoadedVersion:
     """One loaded version: what requests run on. Counts the requests using it."""
 
     name: str
@@ -162,14 +162,14 @@ def result_output_index(model: ov.Model, task: Task, where: str = "the model") -
     return next((i for i, rank in enumerate(ranks) if rank.is_static and rank.get_length() == 3), 0)
 
 
-def load_servable(
+def load_version(
     core: ov.Core,
     spec: ServableSpec,
     files: VersionFiles,
     batching: BatchPolicy,
     limits: RequestLimits | None = None,
     root: Path | None = None,
-) -> Servable:
+) -> LoadedVersion:
     """Read, compile and warm up version `files.version` of `spec`; raises LoadError.
 
     `root` is the repository folder: messages name files relative to it.
@@ -265,7 +265,7 @@ def load_servable(
         )
     _warm_up(pipeline)
     log.info("loaded %s (%s on %s, %d infer requests)", label, spec.task.value, device, slots)
-    return Servable(
+    return LoadedVersion(
         name=spec.name,
         version=files.version,
         task=spec.task,

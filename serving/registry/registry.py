@@ -23,7 +23,7 @@ import openvino as ov
 from serving.errors import InvalidRequest, ModelNotFound, ModelUnavailable
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.run import RequestLimits
-from serving.registry.loader import LoadError, Servable, load_servable
+from serving.registry.loader import LoadedVersion, LoadError, load_version
 from serving.repository.config import (
     ConfigError,
     GraphEntry,
@@ -58,7 +58,7 @@ class VersionStatus:
     state: VersionState = VersionState.START
     error_code: str = OK
     error_message: str = OK
-    servable: Servable | None = None
+    servable: LoadedVersion | None = None
     files: VersionFiles | None = None  # the files the servable was loaded from
     spec: ServableSpec | None = None  # the configuration it was loaded with
     # The last load that failed: retried when the files or configuration change again, or on
@@ -79,7 +79,9 @@ class VersionStatus:
 
 
 @dataclass
-class ModelEntry:
+class ModelState:
+    """The registry's state of one configured model: its spec, its versions and which of them serve."""
+
     name: str
     task: Task | None = None
     spec: ServableSpec | None = None
@@ -105,7 +107,7 @@ class ServedModel:
 class Lease:
     """A request's hold on one servable; release it when the request is done."""
 
-    def __init__(self, registry: ModelRegistry, servable: Servable) -> None:
+    def __init__(self, registry: ModelRegistry, servable: LoadedVersion) -> None:
         self._registry = registry
         self.servable = servable
         self._released = False
@@ -115,7 +117,7 @@ class Lease:
             self._released = True
             self._registry._release(self.servable)
 
-    def __enter__(self) -> Servable:
+    def __enter__(self) -> LoadedVersion:
         return self.servable
 
     def __exit__(self, *exc_info: object) -> None:
@@ -148,11 +150,11 @@ class ModelRegistry:
         # place (cp over it) would otherwise crash the process with SIGBUS on its next inference.
         self.core.set_property({"ENABLE_MMAP": False})
         self.config_error: str | None = None
-        self._models: dict[str, ModelEntry] = {}
+        self._models: dict[str, ModelState] = {}
         self._aliases: dict[str, str] = {}  # alias -> model name (read_config checks they are unique)
         self._lock = threading.RLock()  # guards the state above
         self._reload_lock = threading.Lock()  # one reload at a time
-        self._retiring: dict[int, tuple[Servable, VersionStatus | None]] = {}
+        self._retiring: dict[int, tuple[LoadedVersion, VersionStatus | None]] = {}
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -232,7 +234,7 @@ class ModelRegistry:
                 stable, present = observed[model.name]
                 self._apply(model, spec, stable, present, force)
 
-    def _remove(self, model: ModelEntry) -> None:
+    def _remove(self, model: ModelState) -> None:
         model.removed = True
         for version in model.serving:
             self._retire(model, version)
@@ -241,12 +243,12 @@ class ModelRegistry:
             if status.state is VersionState.LOADING:
                 status.state = VersionState.END
 
-    def _read_spec(self, entry: GraphEntry) -> tuple[ModelEntry, ServableSpec] | None:
+    def _read_spec(self, entry: GraphEntry) -> tuple[ModelState, ServableSpec] | None:
         """The model's configuration, or None (error recorded; what serves keeps serving)."""
         with self._lock:
             model = self._models.get(entry.name)
             if model is None or model.removed:
-                model = ModelEntry(name=entry.name)
+                model = ModelState(name=entry.name)
                 self._models[entry.name] = model
         try:
             spec = read_servable_spec(entry)
@@ -267,7 +269,7 @@ class ModelRegistry:
         return model, spec
 
     def _observe(
-        self, specs: list[tuple[ModelEntry, ServableSpec]]
+        self, specs: list[tuple[ModelState, ServableSpec]]
     ) -> dict[str, tuple[dict[int, VersionFiles], set[int]]]:
         """Per model: (versions complete and not changing, versions complete now).
 
@@ -303,7 +305,7 @@ class ModelRegistry:
 
     def _apply(
         self,
-        model: ModelEntry,
+        model: ModelState,
         spec: ServableSpec,
         stable: dict[int, VersionFiles],
         present: set[int],
@@ -368,13 +370,13 @@ class ModelRegistry:
         # These files (and configuration) failed before: retry only when asked to.
         return force if failed_before else True
 
-    def _load(self, model: ModelEntry, spec: ServableSpec, files: VersionFiles) -> None:
+    def _load(self, model: ModelState, spec: ServableSpec, files: VersionFiles) -> None:
         with self._lock:
             status = model.versions.setdefault(files.version, VersionStatus(files.version))
             if status.servable is None:
                 status.state = VersionState.LOADING
         try:
-            servable = load_servable(
+            servable = load_version(
                 self.core,
                 with_cpu_plugin_config(spec, self.cpu_plugin_config),
                 files,
@@ -411,7 +413,7 @@ class ModelRegistry:
         """A message for clients: file names relative to the repository, not the server's paths."""
         return message.replace(f"{self.root}/", "").replace(str(self.config_path), self.config_path.name)
 
-    def _retire(self, model: ModelEntry, version: int) -> None:
+    def _retire(self, model: ModelState, version: int) -> None:
         status = model.versions[version]
         servable, status.servable = status.servable, None
         if servable is None:
@@ -420,14 +422,14 @@ class ModelRegistry:
         status.state = VersionState.UNLOADING
         self._retire_servable(servable, status)
 
-    def _retire_servable(self, servable: Servable, status: VersionStatus | None) -> None:
+    def _retire_servable(self, servable: LoadedVersion, status: VersionStatus | None) -> None:
         servable.retired = True
         if servable.inflight == 0:
             self._close(servable, status)
         else:
             self._retiring[id(servable)] = (servable, status)
 
-    def _close(self, servable: Servable, status: VersionStatus | None) -> None:
+    def _close(self, servable: LoadedVersion, status: VersionStatus | None) -> None:
         servable.close()
         log.info("unloaded %s version %d", servable.name, servable.version)
         if status is not None and status.state is VersionState.UNLOADING:
@@ -454,7 +456,7 @@ class ModelRegistry:
         with self._lock:
             return name if name in self._models else self._aliases.get(name, name)
 
-    def _find(self, name: str | None, task: Task) -> ModelEntry:
+    def _find(self, name: str | None, task: Task) -> ModelState:
         active = [m for m in self._models.values() if not m.removed]
         if name is None:
             candidates = [m for m in active if m.task is task]
@@ -475,7 +477,7 @@ class ModelRegistry:
         return model
 
     @staticmethod
-    def _unavailable_reason(model: ModelEntry) -> str:
+    def _unavailable_reason(model: ModelState) -> str:
         if model.error:
             return f": {model.error}"
         failed = [s for s in model.versions.values() if s.failed and s.state is VersionState.LOADING]
@@ -485,7 +487,7 @@ class ModelRegistry:
             return " yet: loading"
         return ": no complete version folder found"
 
-    def _release(self, servable: Servable) -> None:
+    def _release(self, servable: LoadedVersion) -> None:
         with self._lock:
             servable.inflight -= 1
             if servable.retired and servable.inflight == 0:

@@ -4,7 +4,7 @@ Everything here is plain file reading and validation; nothing is compiled. Error
 as ConfigError with a message that names the file and the field.
 
 Four kinds of model folder are read (docs/repository.md):
-- a seed-era OpenVINO Model Server graph (this exporter's --graph_format legacy): session nodes name
+- a legacy OpenVINO Model Server graph (this exporter's --graph_format legacy): session nodes name
   the tokenizer and model servables of subconfig.json, whose folders hold numbered versions;
 - a current OVMS graph (--graph_format ov): one RerankCalculatorOV/EmbeddingsCalculatorOV node whose
   models_path is a flat folder (openvino_model.xml, openvino_tokenizer.xml; version 1);
@@ -79,7 +79,7 @@ class VersionPolicy:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class IRSpec:
     """One entry of subconfig.json's model_config_list (or the IR of a flat folder)."""
 
     name: str
@@ -159,8 +159,8 @@ class GraphEntry:
     # A model_config_list entry's own target_device and plugin_config (used for a folder without graph).
     target_device: str = "CPU"
     plugin_config: tuple[tuple[str, str], ...] = ()
-    # config.json's plain models: a seed-era graph may name them as its servables (OVMS's demo form).
-    config_models: tuple[ModelSpec, ...] = ()
+    # config.json's plain models: a legacy graph may name them as its servables (OVMS's demo form).
+    config_models: tuple[IRSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,8 +170,8 @@ class ServableSpec:
     name: str
     task: Task
     options: GraphOptions
-    tokenizer: ModelSpec
-    model: ModelSpec
+    tokenizer: IRSpec
+    model: IRSpec
     flat: bool = False  # one flat folder (version 1) instead of numbered version folders
 
     def scan_versions(self) -> dict[int, VersionFiles]:
@@ -278,7 +278,7 @@ def read_config(config_path: Path) -> list[GraphEntry]:
                 where,
             )
         )
-    plain_models: list[ModelSpec] = []
+    plain_models: list[IRSpec] = []
     for index, item in enumerate(models_raw):
         where = f"{config_path}: model_config_list[{index}]"
         model = _model_spec(item, root, where)
@@ -342,8 +342,8 @@ def find_alias_clash(names: list[str], aliases: dict[str, tuple[str, ...]]) -> s
 
 
 @dataclass(frozen=True)
-class Servable:
-    """A seed-era session node: the servable_name (and servable_version) it opens."""
+class ServableRef:
+    """What a legacy graph's session node opens: a servable of subconfig.json, by name (and version)."""
 
     name: str
     version: int | None = None
@@ -359,9 +359,9 @@ class Graph:
     models_path: str | None = None
     target_device: str | None = None
     plugin_config: dict[str, str] = field(default_factory=dict)
-    # Seed-era form: the tokenizer's and the model's servables (None: this project's older one-node graph).
-    tokenizer_servable: Servable | None = None
-    model_servable: Servable | None = None
+    # Legacy form: the tokenizer's and the model's servables (None: this project's older one-node graph).
+    tokenizer_servable: ServableRef | None = None
+    model_servable: ServableRef | None = None
 
 
 def _node_options(node: pbtxt.Message, message: str) -> pbtxt.Message:
@@ -408,7 +408,7 @@ def _string_option(options: pbtxt.Message, key: str, path: Path) -> str | None:
 def _pooling_option(options: pbtxt.Message, path: Path) -> Pooling | None:
     value = options.get("pooling")
     if value is None:
-        # The seed-era message's mean_pooling (OVMS itself pooled CLS anyway; asking for mean gets it here).
+        # The legacy message's mean_pooling (OVMS itself pooled CLS anyway; asking for mean gets it here).
         return Pooling.MEAN if _bool_option(options, "mean_pooling", path) else None
     try:
         return Pooling(value)
@@ -452,7 +452,7 @@ def _side_packets(node: pbtxt.Message, field_name: str) -> dict[str, str]:
     return packets
 
 
-def _session(graph: pbtxt.Message, packet: str | None, path: Path) -> Servable:
+def _session(graph: pbtxt.Message, packet: str | None, path: Path) -> ServableRef:
     """The session node giving `packet`, and the servable it opens."""
     for node in pbtxt.all_values(graph, "node"):
         if not isinstance(node, dict) or node.get("calculator") != layout.SESSION_CALCULATOR:
@@ -466,7 +466,7 @@ def _session(graph: pbtxt.Message, packet: str | None, path: Path) -> Servable:
         version = _string_option(options, "servable_version", path)
         if version is not None and not version.isdigit():
             raise ConfigError(f"{path}: servable_version must be a version number, got {version!r}")
-        return Servable(name=name, version=int(version) if version else None)
+        return ServableRef(name=name, version=int(version) if version else None)
     raise ConfigError(f"{path}: no {layout.SESSION_CALCULATOR} node gives the side packet '{packet}'")
 
 
@@ -539,7 +539,7 @@ def with_cpu_plugin_config(spec: ServableSpec, overrides: dict[str, str]) -> Ser
     return replace(spec, model=replace(spec.model, plugin_config=plugin_config))
 
 
-def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
+def _model_spec(raw: Any, model_folder: Path, where: str) -> IRSpec:
     config = raw.get("config") if isinstance(raw, dict) else None
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: each model_config_list item needs a 'config' object")
@@ -553,7 +553,7 @@ def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
     if not isinstance(plugin_raw, dict):
         raise ConfigError(f"{where}: plugin_config must be an object")
     plugin_config = property_strings(plugin_raw)
-    return ModelSpec(
+    return IRSpec(
         name=name,
         base_path=_resolve(model_folder, base_path),
         target_device=device,
@@ -562,7 +562,7 @@ def _model_spec(raw: Any, model_folder: Path, where: str) -> ModelSpec:
     )
 
 
-def _read_model_list(path: Path) -> list[ModelSpec]:
+def _read_model_list(path: Path) -> list[IRSpec]:
     """subconfig.json's model_config_list; base paths are relative to its folder (as in OVMS)."""
     raw = _read_json(path)
     items = raw.get("model_config_list") if isinstance(raw, dict) else None
@@ -571,12 +571,12 @@ def _read_model_list(path: Path) -> list[ModelSpec]:
     return [_model_spec(item, path.parent, str(path)) for item in items]
 
 
-def read_subconfig(path: Path, task: Task) -> tuple[ModelSpec, ModelSpec]:
+def read_subconfig(path: Path, task: Task) -> tuple[IRSpec, IRSpec]:
     """(tokenizer, model) entries of this project's older graphs, found by base_path: 'tokenizer' and
     the task's folder (else by the name's suffix)."""
     specs = _read_model_list(path)
 
-    def find(folder: str, name_suffix: str) -> ModelSpec:
+    def find(folder: str, name_suffix: str) -> IRSpec:
         for spec in specs:
             if spec.base_path.name == folder:
                 return spec
@@ -590,8 +590,8 @@ def read_subconfig(path: Path, task: Task) -> tuple[ModelSpec, ModelSpec]:
     return tokenizer, model
 
 
-def _servable_specs(entry: GraphEntry, graph: Graph) -> tuple[ModelSpec, ModelSpec]:
-    """A seed-era graph's two servables: subconfig.json's entries named by the session nodes, or
+def _servable_specs(entry: GraphEntry, graph: Graph) -> tuple[IRSpec, IRSpec]:
+    """A legacy graph's two servables: subconfig.json's entries named by the session nodes, or
     config.json's own plain models (the form of OVMS's hand-written demo graph)."""
     assert graph.tokenizer_servable is not None and graph.model_servable is not None
     known = list(entry.config_models)
@@ -633,11 +633,11 @@ def _hf_task(folder: Path) -> Task:
 
 def _flat_specs(
     name: str, folder: Path, target_device: str, plugin_config: dict[str, str]
-) -> tuple[ModelSpec, ModelSpec]:
-    tokenizer = ModelSpec(
+) -> tuple[IRSpec, IRSpec]:
+    tokenizer = IRSpec(
         name=layout.tokenizer_servable_name(name), base_path=folder, xml_name=layout.FLAT_TOKENIZER_XML
     )
-    model = ModelSpec(
+    model = IRSpec(
         name=name,
         base_path=folder,
         target_device=target_device,

@@ -5,7 +5,7 @@ tokenizer IR (openvino-tokenizers) records whether it adds special tokens (`add_
 and, from openvino-tokenizers 2025.1, the Hugging Face post-processor's layout
 (`processed_post_processor_template`: in its `ids`, -1 and -2 stand for the two texts, other
 numbers are special-token ids). Token ids and limits come from the model's Hugging Face config
-and tokenizer_config.json: files in a flat folder; in OVMS's seed-era tree, the `model_info`
+and tokenizer_config.json: files in a flat folder; in OVMS's legacy tree, the `model_info`
 runtime info its export copied them into (the model IR's and the tokenizer IR's).
 
 Without a template (older IRs), pairs are framed as OVMS's rerank calculators frame them,
@@ -73,7 +73,7 @@ def configs_from_folder(folder: Path) -> HFConfigs:
 
 
 def configs_from_rt_info(model: ov.Model, tokenizer: ov.Model) -> HFConfigs:
-    """What OVMS's seed-era export copied into the IRs' `model_info` runtime info."""
+    """What OVMS's legacy export copied into the IRs' `model_info` runtime info."""
     return HFConfigs(layout.read_rt_section(model), layout.read_rt_section(tokenizer))
 
 

@@ -44,8 +44,8 @@ HF_CONFIG_FILE = "config.json"  # Hugging Face's model config, inside a flat mod
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 FLAT_VERSION = 1
 
-# Calculators: the current OVMS form (also this project's own graphs before --graph_format), and the
-# seed-era form whose RerankCalculator/EmbeddingsCalculator get their models from session nodes.
+# Calculators: the current OVMS form, and the legacy form whose RerankCalculator/EmbeddingsCalculator
+# get their models from session nodes.
 RERANK_CALCULATOR = "RerankCalculatorOV"
 EMBEDDINGS_CALCULATOR = "EmbeddingsCalculatorOV"
 LEGACY_RERANK_CALCULATOR = "RerankCalculator"
@@ -55,7 +55,7 @@ SESSION_CALCULATOR = "OpenVINOModelServerSessionCalculator"
 # Keys of the runtime info (rt_info) entries written into the IRs, each a JSON string.
 TOKENIZER_INFO_KEY = "ovtext_tokenizer_info"
 MODEL_INFO_KEY = "ovtext_model_info"
-# OVMS's seed-era export copies every key of config.json (model IR) and tokenizer_config.json
+# OVMS's legacy export copies every key of config.json (model IR) and tokenizer_config.json
 # (tokenizer IR) under this runtime info section; its RerankCalculator reads the token ids there.
 OVMS_MODEL_INFO_SECTION = "model_info"
 

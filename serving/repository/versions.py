@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from serving.repository.layout import FLAT_VERSION, MODEL_XML
+
+if TYPE_CHECKING:
+    from serving.repository.config import VersionPolicy
 
 # A version folder's name: a positive integer in plain ASCII digits without a leading zero. Other
 # names that str.isdigit() accepts would crash int() ("²") or alias a real version ("01", "٣").
@@ -111,3 +116,12 @@ def stable_versions(
         for version, files in current.items()
         if version in previous and previous[version].signature == files.signature
     }
+
+
+def version_to_run(policy: VersionPolicy, complete: Collection[int], requested: int | None) -> int | None:
+    """What a one-off run over a model reads: `requested` if complete, else (none requested) the
+    highest version the policy serves; None when there is no such version."""
+    if requested is not None:
+        return requested if requested in complete else None
+    served = policy.select(list(complete))
+    return served[0] if served else None

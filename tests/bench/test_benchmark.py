@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from benchmark import report
+from benchmark import analysis, report
 from benchmark.config import FULL, TINY
 from benchmark.peers import ST_STATIC_FILE
 from benchmark.run import planned_rows
@@ -353,16 +353,16 @@ def test_workload_lengths_hit_their_targets(minilm_source: Path) -> None:
 
 def test_accuracy_figures() -> None:
     reference = np.array([0.9, 0.1, 0.5, 0.3])
-    assert report.accuracy(Task.RERANK, reference, reference) == (0.0, pytest.approx(1.0))
+    assert analysis.accuracy(Task.RERANK, reference, reference) == (0.0, pytest.approx(1.0))
     swapped = np.array([0.9, 0.1, 0.29, 0.3])
-    max_diff, spearman = report.accuracy(Task.RERANK, reference, swapped)
+    max_diff, spearman = analysis.accuracy(Task.RERANK, reference, swapped)
     assert max_diff == pytest.approx(0.21) and spearman == pytest.approx(0.8)
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(6, 8))
-    distance, rank = report.accuracy(Task.EMBEDDINGS, vectors, vectors * 3.0)  # same directions
+    distance, rank = analysis.accuracy(Task.EMBEDDINGS, vectors, vectors * 3.0)  # same directions
     assert distance == pytest.approx(0.0, abs=1e-12) and rank == pytest.approx(1.0)
-    distance, _ = report.accuracy(Task.EMBEDDINGS, vectors, -vectors)
+    distance, _ = analysis.accuracy(Task.EMBEDDINGS, vectors, -vectors)
     assert distance == pytest.approx(2.0)
 
 

@@ -2,8 +2,8 @@
 
 The models come from the session's exports when the suite has them (a `session_exports`
 fixture), else they are exported here with the shared `run_export` fixture. Servers are started
-by `tests/deploy/launch.py`, which works for any command line (the module, a wheel's console
-script, a container).
+by tools/server_process.py, which takes any command line with the server's flags (the module, a
+wheel's console script).
 """
 
 from __future__ import annotations

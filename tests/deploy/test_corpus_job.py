@@ -18,9 +18,9 @@ import pytest
 
 from benchmark.corpus import corpus_texts, rerank_rows, write_jsonl
 from serving.jobs.corpus import MANIFEST_FILE, read_output
+from tools.server_process import ServerProcess
 
 from .conftest import EMBEDDER, RERANKER
-from .launch import Served, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEXTS = 300
@@ -58,10 +58,7 @@ def queries(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(deploy_repo: Path, tmp_path_factory: pytest.TempPathFactory):
-    port = free_port()
-    command = [sys.executable, "-m", "serving", "--config_path", str(deploy_repo / "config.json"),
-               "--rest_port", str(port)]  # fmt: skip
-    served = Served(command, port, tmp_path_factory.mktemp("server") / "server.log")
+    served = ServerProcess(deploy_repo / "config.json", tmp_path_factory.mktemp("server") / "server.log")
     served.wait_ready()
     yield served
     assert served.stop() == 0, served.log()[-3000:]
@@ -79,7 +76,7 @@ def embedded(deploy_repo: Path, corpus: Path, tmp_path_factory: pytest.TempPathF
     return output
 
 
-def test_embeddings_are_the_servers(embedded: Path, corpus: Path, server: Served) -> None:
+def test_embeddings_are_the_servers(embedded: Path, corpus: Path, server: ServerProcess) -> None:
     assert sorted(p.name for p in embedded.iterdir()) == [
         MANIFEST_FILE, "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"
     ]  # fmt: skip
@@ -100,7 +97,7 @@ def test_embeddings_are_the_servers(embedded: Path, corpus: Path, server: Served
 
 
 def test_rerank_scores_are_the_servers(
-    deploy_repo: Path, queries: Path, server: Served, tmp_path: Path
+    deploy_repo: Path, queries: Path, server: ServerProcess, tmp_path: Path
 ) -> None:
     output = tmp_path / "scores.parquet"
     config = str(deploy_repo / "config.json")

@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tools.server_process import free_port
+
 from .conftest import EMBEDDER, RERANKER
-from .launch import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "ovtext:serve"

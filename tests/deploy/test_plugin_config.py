@@ -6,27 +6,19 @@ The Kubernetes Deployment ties INFERENCE_NUM_THREADS to the container's CPU limi
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import httpx
 
+from tools.server_process import ServerProcess
+
 from .conftest import EMBEDDER, RERANKER
-from .launch import Served, free_port
 
 
-def start(repo: Path, log_path: Path, plugin_config: str) -> Served:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "serving",
-        "--config_path",
-        str(repo / "config.json"),
-        "--rest_port",
-        str(port),
-    ]
-    served = Served(command, port, log_path, env={**os.environ, "OVTEXT_PLUGIN_CONFIG": plugin_config})
+def start(repo: Path, log_path: Path, plugin_config: str) -> ServerProcess:
+    served = ServerProcess(
+        repo / "config.json", log_path, env={**os.environ, "OVTEXT_PLUGIN_CONFIG": plugin_config}
+    )
     served.wait_ready()
     return served
 

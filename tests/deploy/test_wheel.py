@@ -11,13 +11,16 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
+
+from tools.server_process import ServerProcess
 
 from .conftest import EMBEDDER, RERANKER
-from .launch import Served, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "optimum", "nncf", "pyarrow", "ray")
@@ -35,14 +38,30 @@ def pip(*arguments: str, python: Path | str = sys.executable, cwd: Path = REPO_R
     assert done.returncode == 0, f"pip {' '.join(arguments)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
-def test_the_base_install_serves_without_torch(deploy_repo: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of this checkout."""
+    root = tmp_path_factory.mktemp("wheel")
     # Build from a copy of the sources, so the build leaves nothing (build/, *.egg-info) in the checkout.
-    source = tmp_path / "source"
+    source = root / "source"
     shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", ".cache", "models", "work", "dist", "build", "*.egg-info", "__pycache__", "tests"
     ))  # fmt: skip
-    pip("wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path / "dist"), str(source))
-    (wheel,) = (tmp_path / "dist").glob("ovtext-*.whl")
+    pip("wheel", "--no-deps", "--quiet", "--wheel-dir", str(root / "dist"), str(source))
+    (built,) = (root / "dist").glob("ovtext-*.whl")
+    return built
+
+
+def test_the_wheel_holds_what_users_run_and_not_the_builders_of_test_models(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    packages = {name.split("/")[0] for name in names if name.endswith(".py")}
+    assert packages == {"export_models", "serving"}, packages  # not benchmark/, tools/, tests/
+    for task in ("rerank", "embeddings"):
+        for purpose in ("calibration", "evaluation"):  # what --quantization static reads
+            assert f"export_models/data/{task}-{purpose}.jsonl" in names
+
+
+def test_the_base_install_serves_without_torch(deploy_repo: Path, wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
@@ -59,10 +78,10 @@ def test_the_base_install_serves_without_torch(deploy_repo: Path, tmp_path: Path
     assert location.startswith(str(venv)), location  # the installed wheel, not this checkout
     assert importable == "[]", f"importable in the serving install: {importable}"
 
-    port = free_port()
-    command = [str(venv / "bin" / "ovtext-serve"), "--config_path", str(deploy_repo / "config.json"),
-               "--rest_port", str(port)]  # fmt: skip
-    server = Served(command, port, tmp_path / "server.log", env=ISOLATED)
+    server = ServerProcess(
+        deploy_repo / "config.json", tmp_path / "server.log",
+        command=[str(venv / "bin" / "ovtext-serve")], env=ISOLATED, cwd=tmp_path,
+    )  # fmt: skip
     try:
         server.wait_ready()
         rerank = httpx.post(

@@ -17,10 +17,10 @@ from pathlib import Path
 import openvino as ov
 import openvino_tokenizers  # noqa: F401  (registers the tokenizer ops: needed to read tokenizer IRs)
 
-from export_models.cli import export_command_line
 from export_models.holdpoints import HOLD_AT_ENV, HOLD_DIR_ENV
-from export_models.repository import STAGING_PREFIX
+from export_models.repository.staging import STAGING_PREFIX
 from serving.repository.layout import MODEL_XML, TOKENIZER_DIR, Task, read_model_info, read_tokenizer_info
+from tools.export_command import export_command_line
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

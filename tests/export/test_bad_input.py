@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from export_models.cli import EXPORT_SCRIPT
-from export_models.repository import REPOSITORY_LOCK
+from export_models.repository.staging import REPOSITORY_LOCK
 from tests.support.exports import Exported
 from tests.support.repository import copy_model
+from tools.export_command import EXPORT_SCRIPT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OTHER_ENTRY = {"name": "someone/else", "base_path": "someone/else", "custom_key": [1, 2]}

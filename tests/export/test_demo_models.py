@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from export_models import demo_models, synthetic_data
+from tools import synthetic_data, xlmr_models
 
 
 def test_cross_encoder_ranks_relevant_above_unrelated_on_heldout_subjects(cross_encoder_source: Path) -> None:
@@ -54,7 +54,7 @@ def test_xlmr_fixture_is_an_xlmr_reranker_with_a_unigram_metaspace_tokenizer(
     assert type(backend.model).__name__ == "Unigram"
     assert "NFKC" in str(backend.normalizer)
     assert type(backend.pre_tokenizer).__name__ == "Metaspace"
-    assert [tokenizer.convert_tokens_to_ids(t) for t in demo_models.XLMR_SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
+    assert [tokenizer.convert_tokens_to_ids(t) for t in xlmr_models.XLMR_SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
     # XLM-R positions start at padding_idx + 1 = 2.
     assert tokenizer.model_max_length == config.max_position_embeddings - 2
     assert len(tokenizer) <= config.vocab_size
@@ -66,8 +66,8 @@ def test_xlmr_fixture_is_an_xlmr_reranker_with_a_unigram_metaspace_tokenizer(
 def test_bge_shaped_configs_match_the_published_models() -> None:
     # Shapes only, on the meta device: the real random-weight models are built by the benchmark.
     expected_parameters = {"base": 278_000_000, "large": 560_000_000}
-    for size, shape in demo_models.BGE_RERANKER_SHAPES.items():
-        config = demo_models.bge_reranker_config(size)  # type: ignore[arg-type]
+    for size, shape in xlmr_models.BGE_RERANKER_SHAPES.items():
+        config = xlmr_models.bge_reranker_config(size)  # type: ignore[arg-type]
         assert config.vocab_size == 250002 and config.max_position_embeddings == 514
         assert config.num_hidden_layers == shape["num_hidden_layers"]
         with torch.device("meta"):

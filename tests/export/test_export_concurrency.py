@@ -21,9 +21,10 @@ import openvino as ov
 import pytest
 
 from export_models.errors import VersionExistsError
-from export_models.repository import plan_export, servable_versions, version_at_commit
+from export_models.repository import plan_export, servable_versions
+from export_models.repository.commit import version_at_commit
 from serving.pipelines.batching import BatchPolicy
-from serving.registry.loader import LoadError, load_servable
+from serving.registry.loader import LoadError, load_version
 from serving.repository.config import read_config, read_servable_spec
 from serving.repository.layout import TOKENIZER_DIR, Task
 from serving.repository.versions import scan_versions
@@ -106,10 +107,10 @@ def test_loader_refuses_a_version_mixed_from_two_exports(race: Race) -> None:
     spec = read_servable_spec(entry)
     versions = scan_versions(spec.tokenizer.base_path, spec.model.base_path)
     core = ov.Core()
-    servable = load_servable(core, spec, versions[2], BatchPolicy())  # a whole version loads
+    servable = load_version(core, spec, versions[2], BatchPolicy())  # a whole version loads
     servable.close()
     with pytest.raises(LoadError, match="tokenizer and the model come from different exports"):
-        load_servable(core, spec, versions[3], BatchPolicy())
+        load_version(core, spec, versions[3], BatchPolicy())
 
 
 def test_commit_rechecks_a_version_taken_meanwhile(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from export_models import locking, repository
-from export_models.repository import STAGING_LOCK, STAGING_PREFIX, servable_versions
+from export_models.repository import servable_versions, staging
+from export_models.repository.staging import STAGING_LOCK, STAGING_PREFIX
 from serving.repository.layout import Task
 
 from .export_process import (
@@ -249,10 +250,10 @@ def test_sweep_removes_only_staging_folders_whose_lock_is_free(tmp_path: Path) -
     (folders["unlocked"] / STAGING_LOCK).touch()
     (repo / "tiny").mkdir()  # not a staging folder
     try:
-        removed = repository.sweep_abandoned_staging(repo)
+        removed = staging.sweep_abandoned_staging(repo)
         assert sorted(removed) == sorted(folders[name] for name in ("dead", "nolock", "unlocked"))
         assert staging_folders(repo) == [folders["running"]]
         assert (repo / "tiny").is_dir()
     finally:
         locking.release(running)
-    assert repository.sweep_abandoned_staging(repo) == [folders["running"]]
+    assert staging.sweep_abandoned_staging(repo) == [folders["running"]]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from export_models import convert_tokenizer, repository, source
+from export_models import convert_tokenizer, source
 from export_models.errors import InvalidOptionError
-from export_models.repository import validate_model_name, write_text_atomically
+from export_models.repository.names import check_model_placement, validate_model_name
+from serving.atomic_write import write_text_atomically
 from serving.repository.layout import GRAPH_FILE
 
 # --- model names and folders ---------------------------------------------------------------
@@ -50,14 +51,14 @@ def test_model_folder_inside_or_around_another_model_is_refused(tmp_path: Path) 
         (repo / model / GRAPH_FILE).write_text("node {}\n")
 
     with pytest.raises(InvalidOptionError, match=r"inside the folder of model a\b"):
-        repository.check_model_placement(repo, "a/x")
+        check_model_placement(repo, "a/x")
     with pytest.raises(InvalidOptionError, match=r"inside the folder of model a\b"):
-        repository.check_model_placement(repo, "a/x/y")
+        check_model_placement(repo, "a/x/y")
     with pytest.raises(InvalidOptionError, match=r"holds the folder of model org/b\b"):
-        repository.check_model_placement(repo, "org")
+        check_model_placement(repo, "org")
 
     for fine in ("a", "org/b", "org/c", "c/d"):  # the same model again, siblings, new folders
-        repository.check_model_placement(repo, fine)
+        check_model_placement(repo, fine)
 
 
 def test_cli_refuses_a_nesting_name_in_one_line(

@@ -1,4 +1,4 @@
-"""`make models` (python -m export_models.demo_models): the demo repository, served and scored."""
+"""`make models` (python -m tools.demo_models): the demo repository, served and scored."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from export_models.demo_models import DEMO_EMBEDDER_NAME, DEMO_RERANKER_NAME
 from export_models.repository import servable_versions
 from serving.repository.config import read_config, read_servable_spec
 from serving.repository.layout import Task
@@ -19,6 +18,7 @@ from tests.support.exports import Exported
 from tests.support.references import HFReranker, cosine_distance, sentence_embedder
 from tests.support.repository import copy_model, write_config
 from tests.support.server import ServerProcess, embeddings_of, scores_by_index
+from tools.demo_models import DEMO_EMBEDDER_NAME, DEMO_RERANKER_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # compare_results' defaults for int8 exports (the demo models are int8).
@@ -28,7 +28,7 @@ INT8_EMBEDDINGS_TOLERANCE = 1e-2
 
 def run_demo_models(repo: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "export_models.demo_models", "--model_repository_path", str(repo)],
+        [sys.executable, "-m", "tools.demo_models", "--model_repository_path", str(repo)],
         cwd=REPO_ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         capture_output=True,

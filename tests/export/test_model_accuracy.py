@@ -21,8 +21,8 @@ import torch
 from scipy.stats import spearmanr
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from export_models import synthetic_data
 from tests.support.exports import Exported
+from tools import synthetic_data
 
 pytestmark = pytest.mark.exports(
     *(

@@ -16,12 +16,13 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from benchmark.server_process import ServerProcess
 from export_models import accuracy, calibration_data
 from export_models.errors import InvalidOptionError
 from export_models.hf_reference import HFRerankReference
 from serving.repository.layout import MODEL_XML, Task, read_model_info
 from tests.support.exports import activation_quantizers
+from tools import calibration_sets
+from tools.server_process import ServerProcess
 
 MODEL = "tiny"
 
@@ -90,7 +91,7 @@ def test_static_export_passes_its_gate_and_serves(
     # far from Hugging Face fp32 (the fp32 IR's own reference) as the report says.
     reference = HFRerankReference(cross_encoder_source)
     queries = calibration_data.shipped(Task.RERANK, "evaluation")[:4]
-    with ServerProcess(repo / "config.json", [MODEL], repo.parent / "server.log") as server:
+    with ServerProcess(repo / "config.json", repo.parent / "server.log", models=[MODEL]) as server:
         card = httpx.get(f"{server.base_url}/models").json()["data"][0]
         assert (card["weight_format"], card["quantization"]) == ("int8", "static")
         assert card["accuracy"]["metrics"] == figures and card["accuracy"]["gate"] == report["gate"]
@@ -224,8 +225,8 @@ def test_shipped_sets_are_generated_held_out_and_multilingual() -> None:
     for task in Task:
         calibration = calibration_data.shipped(task, "calibration")
         evaluation = calibration_data.shipped(task, "evaluation")
-        assert calibration == calibration_data.generate(task, "calibration")  # the files are up to date
-        assert evaluation == calibration_data.generate(task, "evaluation")
+        assert calibration == calibration_sets.generate(task, "calibration")  # the files are up to date
+        assert evaluation == calibration_sets.generate(task, "evaluation")
         assert (
             calibration_data.item_count(calibration) >= 400 and calibration_data.item_count(evaluation) >= 250
         )

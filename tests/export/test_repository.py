@@ -20,7 +20,9 @@ import pytest
 from export_models import pipeline
 from export_models import source as source_module
 from export_models.errors import InvalidOptionError
-from export_models.repository import REPOSITORY_LOCK, STAGING_PREFIX, merged_config, servable_versions
+from export_models.repository import servable_versions
+from export_models.repository.config_json import merged_config
+from export_models.repository.staging import REPOSITORY_LOCK, STAGING_PREFIX
 from serving.repository import pbtxt
 from serving.repository.config import (
     EmbeddingsOptions,
@@ -153,7 +155,7 @@ def test_merged_config_removes_duplicates_of_its_own_entry() -> None:
 
 
 def test_rerank_graph_and_subconfig_parse_back(exported: Callable[..., Exported]) -> None:
-    """The default (--graph_format legacy) graph: OVMS's seed-era three nodes."""
+    """The default (--graph_format legacy) graph: OVMS's legacy three nodes."""
     export = exported("cross-encoder", "fp32")
     graph = pbtxt.parse((export.model_dir / "graph.pbtxt").read_text())
     assert graph["input_stream"] == "REQUEST_PAYLOAD:input"

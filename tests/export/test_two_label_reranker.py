@@ -15,14 +15,14 @@ import openvino as ov
 import openvino_tokenizers  # noqa: F401  (registers the tokenizer ops: needed to read tokenizer IRs)
 import pytest
 
-from export_models import demo_models
 from export_models.hf_reference import HFRerankReference
 from serving.pipelines.batching import BatchPolicy
 from serving.pipelines.rerank import RerankPipeline
-from serving.registry.loader import load_servable
+from serving.registry.loader import load_version
 from serving.repository.config import read_config, read_servable_spec
 from serving.repository.layout import MODEL_XML, read_model_info
 from serving.repository.versions import scan_versions
+from tools import xlmr_models
 
 QUERY = "what do pandas eat?"
 DOCUMENTS = [
@@ -42,8 +42,8 @@ def two_label_source(tmp_path_factory: pytest.TempPathFactory, xlmr_reranker_sou
 
     folder = tmp_path_factory.mktemp("two-label") / "tiny-xlmr-2-labels"
     tokenizer = AutoTokenizer.from_pretrained(xlmr_reranker_source)
-    config = demo_models.xlmr_reranker_config(
-        len(tokenizer), num_labels=2, initializer_range=0.2, **demo_models.TINY_XLMR_SHAPE
+    config = xlmr_models.xlmr_reranker_config(
+        len(tokenizer), num_labels=2, initializer_range=0.2, **xlmr_models.TINY_XLMR_SHAPE
     )
     torch.manual_seed(2)
     XLMRobertaForSequenceClassification(config).eval().save_pretrained(folder)
@@ -68,7 +68,7 @@ def test_two_label_reranker_scores_softmax_of_relevant_everywhere(
     assert read_model_info(ov.Core().read_model(spec.model.base_path / "1" / MODEL_XML)).num_labels == 2
 
     # The server's own loader and pipeline, on the exported version.
-    servable = load_servable(ov.Core(), spec, files, BatchPolicy())
+    servable = load_version(ov.Core(), spec, files, BatchPolicy())
     try:
         assert isinstance(servable.pipeline, RerankPipeline)
         served = servable.pipeline.rerank_blocking(QUERY, DOCUMENTS).scores

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from export_models.repository import choose_version, servable_versions
+from export_models.repository import servable_versions
+from export_models.repository.versions import choose_version
 from serving.repository.layout import MODEL_BIN, MODEL_XML, TOKENIZER_DIR, Task
 from serving.repository.versions import numbered_folders, scan_versions
 

@@ -1,7 +1,7 @@
 """Model families: every replica exported once per session with the real CLI and served by one
 real server.
 
-The replicas (export_models/replicas.py) are built offline and cached like the other fixture
+The replicas (tools/replicas.py) are built offline and cached like the other fixture
 models ($OVTEXT_FIXTURE_CACHE). Exports run two at a time, each into its own repository; the
 served repository's config.json points at all of them.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmark.server_process import ServerProcess
-from export_models import replicas
 from serving.repository.layout import Task
+from tools import replicas
+from tools.server_process import ServerProcess
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,20 @@ EXPORTS: dict[str, FamilyExport] = {
     "qwen3-reranker": FamilyExport("qwen3-reranker", Task.RERANK),
     "qwen3-reranker-seq-cls": FamilyExport("qwen3-reranker-seq-cls", Task.RERANK),
     "mxbai-rerank-v2": FamilyExport("mxbai-rerank-v2", Task.RERANK),
-    "mxbai-rerank-v1": FamilyExport("mxbai-rerank-v1", Task.RERANK),
+    "deberta-v2": FamilyExport("deberta-v2", Task.RERANK),
     "modernbert-reranker": FamilyExport("modernbert-reranker", Task.RERANK),
     "modernbert-reranker-int8": FamilyExport("modernbert-reranker", Task.RERANK, "int8"),
     "custom-code": FamilyExport("custom-code", Task.RERANK, options=("--trust_remote_code",)),
     "qwen3-embedding": FamilyExport("qwen3-embedding", Task.EMBEDDINGS),
     "qwen3-embedding-int8": FamilyExport("qwen3-embedding", Task.EMBEDDINGS, "int8"),
     "mpnet": FamilyExport("mpnet", Task.EMBEDDINGS),
-    "nomic-embed-v1.5": FamilyExport("nomic-embed-text-v1.5", Task.EMBEDDINGS),
+    "nomic-embed-v1.5": FamilyExport("nomic-embed-v1.5", Task.EMBEDDINGS),
     "modernbert-embed": FamilyExport("modernbert-embed", Task.EMBEDDINGS),
-    "long-xlmr": FamilyExport("long-xlmr", Task.EMBEDDINGS),
-    "e5": FamilyExport(
-        "e5", Task.EMBEDDINGS, options=("--prompt", "query=query: ", "--prompt", "document=passage: ")
+    "xlm-roberta-long": FamilyExport("xlm-roberta-long", Task.EMBEDDINGS),
+    "xlm-roberta-e5": FamilyExport(
+        "xlm-roberta-e5",
+        Task.EMBEDDINGS,
+        options=("--prompt", "query=query: ", "--prompt", "document=passage: "),
     ),
 }
 
@@ -109,11 +111,11 @@ def family_server(
     entries = [{"name": name, "base_path": str(item.folder)} for name, item in family_exports.items()]
     config_path = root / "config.json"
     config_path.write_text(json.dumps({"model_config_list": [], "mediapipe_config_list": entries}))
-    with ServerProcess(config_path, list(family_exports), root / "server.log") as server:
+    with ServerProcess(config_path, root / "server.log", models=list(family_exports)) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def family_client(family_server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=family_server.root_url, timeout=300) as client:
+    with httpx.Client(base_url=family_server.url, timeout=300) as client:
         yield client

@@ -279,7 +279,7 @@ def test_mxbai_rerank_v2_matches_its_library(family_client, family_exports, inst
     assert np.abs(got - expected).max() < SCORE_TOLERANCE
 
 
-@pytest.mark.parametrize("name", ["mxbai-rerank-v1", "modernbert-reranker"])
+@pytest.mark.parametrize("name", ["deberta-v2", "modernbert-reranker"])
 def test_cross_encoders_match_sentence_transformers(family_client, family_exports, name) -> None:
     """DeBERTa-v2 (no token_type_ids) and ModernBERT (torch.export; documents of very unequal lengths
     in one batch, which without the mask fix give NaN)."""
@@ -290,7 +290,7 @@ def test_cross_encoders_match_sentence_transformers(family_client, family_export
 
 
 def test_deberta_v2_ir_has_no_token_type_ids(family_exports) -> None:
-    model = ov.Core().read_model(family_exports["mxbai-rerank-v1"].folder / "rerank" / "1" / "model.xml")
+    model = ov.Core().read_model(family_exports["deberta-v2"].folder / "rerank" / "1" / "model.xml")
     assert sorted(i.get_any_name() for i in model.inputs) == ["attention_mask", "input_ids"]
 
 
@@ -314,7 +314,7 @@ def test_int8_reranker_keeps_the_order(family_client, family_exports) -> None:
 
 def test_instruction_to_a_model_without_one_is_refused(family_client) -> None:
     response = family_client.post(
-        "/v3/rerank", json={"model": "mxbai-rerank-v1", "query": "q", "documents": ["d"], "instruction": "x"}
+        "/v3/rerank", json={"model": "deberta-v2", "query": "q", "documents": ["d"], "instruction": "x"}
     )
     assert response.status_code == 400
     assert response.json()["error"].startswith("instruction:")
@@ -384,7 +384,7 @@ def test_nomic_layer_norm_then_matryoshka(family_client, family_exports, dimensi
 
 
 def test_long_context_xlmr_takes_8192_tokens(family_client, family_exports) -> None:
-    source = family_exports["long-xlmr"].source
+    source = family_exports["xlm-roberta-long"].source
     tokenizer = load("tokenizer", source)
     words = "panda bamboo China mountain "
     per_block = len(tokenizer(words, add_special_tokens=False)["input_ids"])
@@ -392,13 +392,13 @@ def test_long_context_xlmr_takes_8192_tokens(family_client, family_exports) -> N
     text += "panda " * (8190 - len(tokenizer(text, add_special_tokens=False)["input_ids"]))
     assert len(tokenizer(text)["input_ids"]) == 8192
     expected = sentence_transformer(source, [text, "short"])
-    got, body = embed(family_client, "long-xlmr", [text, "short"])
-    report("long-xlmr (8192 tokens)", "max cosine distance", cosine_distance(got, expected))
+    got, body = embed(family_client, "xlm-roberta-long", [text, "short"])
+    report("xlm-roberta-long (8192 tokens)", "max cosine distance", cosine_distance(got, expected))
     assert cosine_distance(got, expected) < COSINE_TOLERANCE
     assert body["usage"]["prompt_tokens"] == 8192 + len(tokenizer("short")["input_ids"])
     longer = text + " bamboo panda"
     assert len(tokenizer(longer)["input_ids"]) > 8192
-    too_long = family_client.post("/v3/embeddings", json={"model": "long-xlmr", "input": [longer]})
+    too_long = family_client.post("/v3/embeddings", json={"model": "xlm-roberta-long", "input": [longer]})
     assert too_long.status_code == 400 and "8192" in too_long.json()["error"]
 
 
@@ -412,9 +412,9 @@ def test_long_context_xlmr_takes_8192_tokens(family_client, family_exports) -> N
     ],
 )
 def test_e5_prompts_given_at_export(family_client, family_exports, input_type, prefix) -> None:
-    source = family_exports["e5"].source
+    source = family_exports["xlm-roberta-e5"].source
     expected = sentence_transformer(source, [prefix + text for text in TEXTS])
-    got, body = embed(family_client, "e5", TEXTS, input_type=input_type)
+    got, body = embed(family_client, "xlm-roberta-e5", TEXTS, input_type=input_type)
     report(f"e5 ({input_type})", "max cosine distance", cosine_distance(got, expected))
     assert cosine_distance(got, expected) < COSINE_TOLERANCE
     tokenizer = load("tokenizer", source)
@@ -422,17 +422,17 @@ def test_e5_prompts_given_at_export(family_client, family_exports, input_type, p
 
 
 def test_prompt_prepended_to_token_id_inputs(family_client, family_exports) -> None:
-    tokenizer = load("tokenizer", family_exports["e5"].source)
+    tokenizer = load("tokenizer", family_exports["xlm-roberta-e5"].source)
     ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in TEXTS[:2]]
     prompt_ids = tokenizer("query: ", add_special_tokens=False)["input_ids"]
-    from_ids, _ = embed(family_client, "e5", ids, input_type="query")
-    joined, _ = embed(family_client, "e5", [prompt_ids + row for row in ids])
+    from_ids, _ = embed(family_client, "xlm-roberta-e5", ids, input_type="query")
+    joined, _ = embed(family_client, "xlm-roberta-e5", [prompt_ids + row for row in ids])
     assert np.abs(from_ids - joined).max() < 1e-6
 
 
 def test_model_list_shows_prompts_and_instructions(family_client) -> None:
     cards = {card["id"]: card for card in family_client.get("/v3/models").json()["data"]}
-    assert cards["e5"]["prompts"] == {"query": "query: ", "document": "passage: "}
+    assert cards["xlm-roberta-e5"]["prompts"] == {"query": "query: ", "document": "passage: "}
     assert cards["nomic-embed-v1.5"]["prompts"]["search_document"] == "search_document: "
     assert cards["qwen3-embedding"]["prompts"]["query"].startswith("Instruct: Given a web search query")
     assert cards["qwen3-reranker"]["instruction"].startswith("Given a web search query")
@@ -440,13 +440,15 @@ def test_model_list_shows_prompts_and_instructions(family_client) -> None:
 
 
 def test_prompt_choice_errors(family_client) -> None:
-    unknown = family_client.post("/v3/embeddings", json={"model": "e5", "input": "x", "prompt_name": "nope"})
+    unknown = family_client.post(
+        "/v3/embeddings", json={"model": "xlm-roberta-e5", "input": "x", "prompt_name": "nope"}
+    )
     assert unknown.status_code == 400
     assert (
         unknown.json()["error"] == "prompt_name: 'nope' is not one of this model's prompts (query, document)"
     )
     unmatched = family_client.post(
-        "/v3/embeddings", json={"model": "e5", "input": "x", "input_type": "clustering"}
+        "/v3/embeddings", json={"model": "xlm-roberta-e5", "input": "x", "input_type": "clustering"}
     )
     assert unmatched.status_code == 400 and unmatched.json()["error"].startswith("input_type:")
     # A model without prompts takes any input_type (Cohere clients always send one) and embeds the text.

@@ -44,12 +44,14 @@ def test_mecab_tokenizer_is_refused(run_export, replica, tmp_path: Path) -> None
 
 
 def test_instruction_for_a_model_without_a_template_is_refused(run_export, replica, tmp_path: Path) -> None:
-    line = error_line(run_export("rerank", replica("mxbai-rerank-v1"), tmp_path, "--instruction", "x"))
+    line = error_line(run_export("rerank", replica("deberta-v2"), tmp_path, "--instruction", "x"))
     assert line == "Error: --instruction: DebertaV2ForSequenceClassification takes no instruction"
 
 
 def test_bad_prompt_option_is_refused(run_export, replica, tmp_path: Path) -> None:
-    line = error_line(run_export("embeddings", replica("e5"), tmp_path, "--prompt", "no-equals-sign"))
+    line = error_line(
+        run_export("embeddings", replica("xlm-roberta-e5"), tmp_path, "--prompt", "no-equals-sign")
+    )
     assert "--prompt 'no-equals-sign': expected NAME=TEXT" in line
 
 

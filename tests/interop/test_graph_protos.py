@@ -1,6 +1,6 @@
 """Every graph.pbtxt the exporter writes parses strictly against OpenVINO Model Server's messages.
 
-The graphs come from the exporter's own renderer (export_models/repository.py, the only writer of
+The graphs come from the exporter's own renderer (export_models/repository/rendering.py, the only writer of
 graph.pbtxt) for both --graph_format values, both tasks and the option values the CLI allows. The
 checker (tests/interop/ovms_protos.py) is shown to be strict on the graph this project wrote before
 --graph_format (unknown field max_doc_length, no models_path), and to accept OVMS's own templates.
@@ -156,7 +156,7 @@ def test_broken_graphs_are_refused(
 
 def test_every_template_is_checked() -> None:
     """The renderer's templates are the only graph.pbtxt writer: a new one must be added to CASES."""
-    from export_models.repository import GRAPH_TEMPLATES, TEMPLATES_DIR
+    from export_models.repository.rendering import GRAPH_TEMPLATES, TEMPLATES_DIR
 
     assert {case.values[0] for case in CASES} == set(GRAPH_TEMPLATES)
     assert sorted(p.name for p in Path(TEMPLATES_DIR).glob("graph*.j2")) == sorted(GRAPH_TEMPLATES.values())

@@ -1,10 +1,10 @@
-"""One server reads every kind of tree: OVMS's seed-era and current forms, optimum-cli folders, ours.
+"""One server reads every kind of tree: OVMS's legacy and current forms, optimum-cli folders, ours.
 
 Built once per module (tiny models, one server):
 - plain `optimum-cli export openvino` folders (tokenizer conversion on) of the BERT cross-encoder,
   the tiny XLM-R reranker and all-MiniLM-L6-v2, named in config.json's model_config_list and
   mediapipe_config_list with no graph at all;
-- a seed-era OpenVINO Model Server tree (its `rerank`/`embeddings` export of 2024.5-2025.x) written
+- a legacy OpenVINO Model Server tree (its `rerank`/`embeddings` export of 2024.5-2025.x) written
   by hand from its templates: three-node graph.pbtxt, subconfig.json with TABs, versioned IRs with the
   Hugging Face configs in `model_info` runtime info; the tokenizers' layout runtime info removed, as
   openvino-tokenizers before 2025.1 wrote none;
@@ -30,9 +30,9 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from benchmark.server_process import ServerProcess
 from export_models.hf_reference import HFEmbeddingReference, HFRerankReference
 from export_models.ovms_compat import ovms_warnings
+from serving.atomic_write import write_text_atomically
 from serving.repository.layout import (
     FLAT_MODEL_XML,
     FLAT_TOKENIZER_XML,
@@ -42,6 +42,7 @@ from serving.repository.layout import (
     read_model_info,
     read_tokenizer_info,
 )
+from tools.server_process import ServerProcess
 
 from .graph_texts import OVMS_RERANK_OV, old_ovtext_rerank
 from .ovms_protos import compile_protos, parse_strictly
@@ -166,7 +167,7 @@ def drop_rt_info(model: ov.Model, *keys: str) -> None:
 
 
 def seed_tree(folder: Path, name: str, task: Task, source: Path, optimum_folder: Path) -> None:
-    """OVMS's seed-era export of `source`, version 1, by its steps: the rerank tokenizer converted
+    """OVMS's legacy export of `source`, version 1, by its steps: the rerank tokenizer converted
     without special tokens (model_max_length = max_doc_length), the embeddings tokenizer with them."""
     from openvino_tokenizers import convert_tokenizer
     from transformers import AutoTokenizer
@@ -237,9 +238,7 @@ class Trees:
         return self.root / "config.json"
 
     def write_config(self, config: dict[str, Any]) -> None:
-        temporary = self.root / "config.json.tmp"
-        temporary.write_text(json.dumps(config, indent=4))
-        temporary.replace(self.config_path)
+        write_text_atomically(self.config_path, json.dumps(config, indent=4))
 
 
 def model_entry(name: str, base_path: Path | str, **extra: Any) -> dict[str, Any]:
@@ -311,13 +310,13 @@ def trees(
 
 @pytest.fixture(scope="module")
 def server(trees: Trees) -> Iterator[ServerProcess]:
-    with ServerProcess(trees.config_path, SERVED, trees.root.parent / "server.log") as running:
+    with ServerProcess(trees.config_path, trees.root.parent / "server.log", models=SERVED) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.root_url, timeout=120) as http:
+    with httpx.Client(base_url=server.url, timeout=120) as http:
         yield http
 
 

@@ -32,6 +32,7 @@ from serving.repository.layout import (
     read_tokenizer_info,
 )
 from tests.support import export_cache
+from tools import calibration_sets
 
 # The fixture models (tests/conftest.py builds their Hugging Face folders) and their task.
 KINDS: dict[str, Task] = {
@@ -144,7 +145,7 @@ class SessionExports:
         lengths at an eighth of NNCF's statistics time (the evaluation set stays the shipped one)."""
         path = self.root / f"{kind}-calibration.jsonl"
         requests = calibration_data.shipped(task, "calibration")[::CALIBRATION_STRIDE]
-        path.write_text(calibration_data.to_jsonl(requests), encoding="utf-8")
+        path.write_text(calibration_sets.to_jsonl(requests), encoding="utf-8")
         return path
 
     def _export(self, kind: str, weight_format: str, source: Path) -> Exported:

@@ -17,17 +17,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from serving.atomic_write import write_text_atomically
 from serving.repository.config import read_graph
 from serving.repository.layout import CONFIG_FILE, GRAPH_FILE, SUBCONFIG_FILE, TOKENIZER_DIR
 
 from .exports import Exported
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """A running server polls these files: it must see the old or the new content, never half."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def write_config(repo: Path, names: list[str], base_paths: Mapping[str, str] | None = None) -> Path:
@@ -35,7 +29,7 @@ def write_config(repo: Path, names: list[str], base_paths: Mapping[str, str] | N
     base_paths = base_paths or {}
     entries = [{"name": name, "base_path": base_paths.get(name, name)} for name in names]
     config = {"model_config_list": [], "mediapipe_config_list": entries}
-    write_atomically(repo / CONFIG_FILE, json.dumps(config, indent=2))
+    write_text_atomically(repo / CONFIG_FILE, json.dumps(config, indent=2))
     return repo / CONFIG_FILE
 
 
@@ -70,7 +64,7 @@ _CALCULATOR_OPTIONS = re.compile(
 
 
 def set_graph_options(model_folder: Path, **options: Any) -> None:
-    """Rewrite node options of graph.pbtxt; one the graph lacks (OVMS's seed-era message has no
+    """Rewrite node options of graph.pbtxt; one the graph lacks (OVMS's legacy message has no
     max_doc_length, pooling or truncate: the export keeps them in runtime info) is added to the
     node's options, where this server reads it first."""
     path = model_folder / GRAPH_FILE
@@ -82,7 +76,7 @@ def set_graph_options(model_folder: Path, **options: Any) -> None:
             text, count = _CALCULATOR_OPTIONS.subn(rf"\g<0>\n\g<1>  {line}", text, count=1)
         if count != 1:
             raise ValueError(f"{path}: no single '{key}:' line or options block to rewrite")
-    write_atomically(path, text)
+    write_text_atomically(path, text)
     _, read_back = read_graph(path)  # the server's own reader sees the new values
     for key, value in options.items():
         assert getattr(read_back, key) == value, (key, getattr(read_back, key), value)
@@ -97,7 +91,7 @@ def edit_subconfig(
     for item in subconfig["model_config_list"]:
         if tokenizer or item["config"]["base_path"] != TOKENIZER_DIR:
             change(item["config"])
-    write_atomically(path, json.dumps(subconfig, indent=2))
+    write_text_atomically(path, json.dumps(subconfig, indent=2))
 
 
 def set_device(model_folder: Path, device: str) -> None:

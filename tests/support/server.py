@@ -1,88 +1,18 @@
-"""The real server as a subprocess on a free loopback port, and what tests read from it."""
+"""Servers the tests start (tools/server_process.py), and what tests read from them."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MODULE_COMMAND = (sys.executable, "-m", "serving")
+from tools.server_process import MODULE_COMMAND, REPO_ROOT, ServerProcess, free_port  # noqa: F401  (used from here)
+
 CONSOLE_SCRIPT_COMMAND = (str(Path(sys.executable).parent / "ovtext-serve"),)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class ServerProcess:
-    """`python -m serving` (or another command line) on a free loopback port, its output in a log file."""
-
-    def __init__(
-        self, config_path: Path, log_path: Path, *extra_args: str, command: Sequence[str] = MODULE_COMMAND
-    ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        arguments = [
-            *command,
-            "--config_path", str(config_path),
-            "--rest_port", str(self.port),
-            "--host", "127.0.0.1",
-            *extra_args,
-        ]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-        self._log = log_path.open("w")
-        self.started_at = time.time()
-        self.process = subprocess.Popen(
-            arguments, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def wait_ready(self, timeout: float = 180, models: Sequence[str] = ()) -> None:
-        """Until /v2/health/ready says the first load is done (and each of `models` is ready)."""
-        waiting = ["/v2/health/ready", *(f"/v2/models/{quote(name, safe='')}/ready" for name in models)]
-        deadline = time.monotonic() + timeout
-        while waiting and time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}{waiting[0]}", timeout=2).status_code == 200:
-                    waiting.pop(0)
-                    continue
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        if waiting:
-            raise TimeoutError(f"{waiting[0]} not ready after {timeout} s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
-        return self.process.returncode
 
 
 class ServerGroup:

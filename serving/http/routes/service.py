@@ -23,7 +23,7 @@ from serving.pipelines.embeddings import EmbeddingsOutcome, EmbeddingsPipeline
 from serving.pipelines.framing import Overflow
 from serving.pipelines.rerank import RerankOutcome, RerankPipeline
 from serving.pipelines.run import RequestTimings
-from serving.registry import ModelRegistry, Servable
+from serving.registry import LoadedVersion, ModelRegistry
 from serving.repository.layout import Task
 from serving.settings import ServerSettings
 
@@ -90,7 +90,7 @@ class ModelService:
         model: str | None,
         task: Task,
         items: int,
-        run: Callable[[Servable], Awaitable[Outcome]],
+        run: Callable[[LoadedVersion], Awaitable[Outcome]],
     ) -> Served:
         name = model if model is not None else self.default_model(task)
         try:
@@ -128,7 +128,7 @@ class ModelService:
     ) -> Served:
         self.check_count(len(documents), "documents", self.settings.max_documents, "--max_documents")
 
-        async def run(servable: Servable) -> RerankOutcome:
+        async def run(servable: LoadedVersion) -> RerankOutcome:
             assert isinstance(servable.pipeline, RerankPipeline)
             return await servable.pipeline.rerank(
                 query,
@@ -155,7 +155,7 @@ class ModelService:
         count = sum(len(documents) for _, documents in groups)
         self.check_count(count, "text_pairs", self.settings.max_documents, "--max_documents")
 
-        async def run(servable: Servable) -> RerankOutcome:
+        async def run(servable: LoadedVersion) -> RerankOutcome:
             assert isinstance(servable.pipeline, RerankPipeline)
             return await servable.pipeline.rerank_groups(groups, raw_scores=raw_scores, overflow=overflow)
 
@@ -181,7 +181,7 @@ class ModelService:
         count = len(texts if texts is not None else token_ids or [])
         self.check_count(count, "input", self.settings.max_inputs, "--max_inputs")
 
-        async def run(servable: Servable) -> EmbeddingsOutcome:
+        async def run(servable: LoadedVersion) -> EmbeddingsOutcome:
             assert isinstance(servable.pipeline, EmbeddingsPipeline)
             return await servable.pipeline.embed(
                 texts=texts,

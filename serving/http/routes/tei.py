@@ -46,7 +46,7 @@ from serving.http.schemas import (
 )
 from serving.pipelines.framing import Overflow
 from serving.pipelines.rerank import RerankPipeline
-from serving.registry import Lease, Servable
+from serving.registry import Lease, LoadedVersion
 from serving.repository.config import EmbeddingsOptions
 from serving.repository.layout import Pooling, Task
 
@@ -249,7 +249,7 @@ def build_router(service: ModelService) -> APIRouter:
     return router
 
 
-def tei_info(servable: Servable, service: ModelService) -> TeiInfo:
+def tei_info(servable: LoadedVersion, service: ModelService) -> TeiInfo:
     settings, info = service.settings, servable.tokenizer_info
     weight_format = servable.model_info.weight_format if servable.model_info else ""
     if isinstance(servable.pipeline, RerankPipeline):

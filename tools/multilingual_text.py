@@ -2,7 +2,7 @@
 
 Six subjects per language, three sentences each, and how a user asks about a subject (query
 templates, split into the ones calibration uses and the ones only the evaluation set uses). The
-English material is export_models/synthetic_data.py's SUBJECTS. Written for this project: nothing
+English material is tools/synthetic_data.py's SUBJECTS. Written for this project: nothing
 here is downloaded.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from export_models.synthetic_data import Subject
+from tools.synthetic_data import Subject
 
 
 @dataclass(frozen=True)

@@ -6,24 +6,25 @@ tokenizer of the family's own kind trained on the synthetic corpus, then loaded 
 family's real tokenizer class (transformers 5 rebuilds a tokenizer's normalizer and
 pre-tokenizer from its class, so the class is what makes the pipeline real):
 
-| replica                | architecture                          | tokenizer                                |
+| replica (by family)    | architecture                          | tokenizer                                |
 |------------------------|---------------------------------------|------------------------------------------|
 | qwen3-reranker         | Qwen3ForCausalLM (0.6B shapes)        | Qwen2Tokenizer, byte-level BPE           |
 | qwen3-reranker-seq-cls | Qwen3ForSequenceClassification        | the same                                 |
 | mxbai-rerank-v2        | Qwen2ForCausalLM (base-v2 shapes)     | Qwen2Tokenizer, byte-level BPE           |
 | qwen3-embedding        | Qwen3Model saved as Qwen3ForCausalLM  | Qwen2Tokenizer + <|endoftext|> appended  |
-| mxbai-rerank-v1        | DebertaV2ForSequenceClassification    | DebertaV2Tokenizer, Unigram              |
+| deberta-v2             | DebertaV2ForSequenceClassification    | DebertaV2Tokenizer, Unigram              |
 | mpnet                  | MPNetModel (all-mpnet-base-v2)        | MPNetTokenizer, WordPiece                |
-| nomic-embed-text-v1.5  | NomicBertModel (v1.5)                 | BertTokenizer, WordPiece                 |
+| nomic-embed-v1.5       | NomicBertModel (v1.5)                 | BertTokenizer, WordPiece                 |
+| nomic-embed            | the same, without "v1.5" in its path  | the same                                 |
 | modernbert-reranker    | ModernBertForSequenceClassification   | ByteLevel BPE (PreTrainedTokenizerFast)  |
 | modernbert-embed       | ModernBertModel                       | the same                                 |
-| long-xlmr              | XLMRobertaModel, 8194 positions       | Unigram/Metaspace (XLM-R)                |
-| e5                     | XLMRobertaModel (multilingual-e5-small)| Unigram/Metaspace (XLM-R)               |
+| xlm-roberta-long       | XLMRobertaModel, 8194 positions       | Unigram/Metaspace (XLM-R)                |
+| xlm-roberta-e5         | XLMRobertaModel (multilingual-e5-small)| Unigram/Metaspace (XLM-R)               |
 | custom-code            | its own code beside config.json       | BertTokenizer, WordPiece                 |
 | mecab-bert             | BertModel + BertJapaneseTokenizer     | MeCab word splitter (refused at export)  |
 
 Reduced hidden sizes (the real one would make a test slow, not the conversion different):
-long-xlmr (hidden 64, 2 heads: the Hugging Face reference materialises 8192 x 8192 attention
+xlm-roberta-long (hidden 64, 2 heads: the Hugging Face reference materialises 8192 x 8192 attention
 scores per head), custom-code (hidden 64: it has no real counterpart). Everything else keeps
 the real hidden size and head layout.
 """
@@ -32,11 +33,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from export_models import synthetic_data
-from export_models.demo_models import _cached_build, train_xlmr_tokenizer, xlmr_reranker_config
+from serving.repository.families import NOMIC_PROMPTS, QWEN3_EMBEDDING_PROMPTS
+from serving.repository.layout import Task
+from tools import synthetic_data
+from tools.model_cache import cached_build
+from tools.xlmr_models import train_xlmr_tokenizer, xlmr_reranker_config
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -47,16 +52,6 @@ SEED = 0
 
 QWEN_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 QWEN_ADDED_TOKENS = ("<think>", "</think>")  # added, not special, as in Qwen3
-QWEN3_EMBEDDING_PROMPTS = {
-    "query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
-    "document": "",
-}
-NOMIC_PROMPTS = {
-    "search_query": "search_query: ",
-    "search_document": "search_document: ",
-    "classification": "classification: ",
-    "clustering": "clustering: ",
-}
 
 
 def _corpus() -> list[str]:
@@ -423,7 +418,7 @@ def build_qwen3_embedding(out_dir: Path) -> None:
     model = Qwen3Model(config).eval()
     _save(model, tokenizer, out_dir)
     _patch_config(out_dir, architectures=["Qwen3ForCausalLM"])
-    write_sentence_transformers_files(out_dir, "lasttoken", 32768, prompts=QWEN3_EMBEDDING_PROMPTS)
+    write_sentence_transformers_files(out_dir, "lasttoken", 32768, prompts=dict(QWEN3_EMBEDDING_PROMPTS))
 
 
 def _patch_config(out_dir: Path, **values: Any) -> None:
@@ -433,7 +428,8 @@ def _patch_config(out_dir: Path, **values: Any) -> None:
     _write_json(path, config)
 
 
-def build_mxbai_rerank_v1(out_dir: Path) -> None:
+def build_deberta_v2(out_dir: Path) -> None:
+    """mixedbread-ai/mxbai-rerank-base-v1: DeBERTa-v3-base shapes, one logit."""
     import torch
     from transformers import DebertaV2Config, DebertaV2ForSequenceClassification
 
@@ -475,7 +471,7 @@ def build_nomic_embed(out_dir: Path) -> None:
         architectures=["NomicBertModel"],
     )
     _save(NomicBertModel(config).eval(), tokenizer, out_dir)
-    write_sentence_transformers_files(out_dir, "mean", 8192, normalize=False, prompts=NOMIC_PROMPTS)
+    write_sentence_transformers_files(out_dir, "mean", 8192, normalize=False, prompts=dict(NOMIC_PROMPTS))
 
 
 def _modernbert_config(tokenizer: PreTrainedTokenizerBase, **extra: Any) -> Any:
@@ -687,22 +683,39 @@ def build_mecab_bert(out_dir: Path) -> None:
     write_sentence_transformers_files(out_dir, "mean", 512)
 
 
-REPLICAS: dict[str, Builder] = {
-    "qwen3-reranker": build_qwen3_reranker,
-    "qwen3-reranker-seq-cls": lambda out: build_qwen3_reranker(out, sequence_classifier=True),
-    "mxbai-rerank-v2": build_mxbai_rerank_v2,
-    "qwen3-embedding": build_qwen3_embedding,
-    "mxbai-rerank-v1": build_mxbai_rerank_v1,
-    "mpnet": build_mpnet,
-    # The name carries "v1.5": the nomic-embed-v1.5 recipe (layer norm) is told apart by it.
-    "nomic-embed-text-v1.5": build_nomic_embed,
-    "modernbert-reranker": build_modernbert_reranker,
-    "modernbert-embed": build_modernbert_embed,
-    "long-xlmr": build_long_xlmr,
-    "e5": build_e5,
-    "custom-code": build_custom_code,
-    "custom-architecture": lambda out: build_custom_code(out, model_type="ovtext-custom"),
-    "mecab-bert": build_mecab_bert,
+@dataclass(frozen=True)
+class Replica:
+    """A replica's builder, the task it is exported for, and the recipe of serving/repository/families.py
+    it stands for (None: a model no recipe covers, served the plain way or refused)."""
+
+    build: Builder
+    task: Task
+    family: str | None
+
+
+# Keyed by the family's name; a family with replicas for both tasks, or several, adds what tells
+# them apart.
+REPLICAS: dict[str, Replica] = {
+    "qwen3-reranker": Replica(build_qwen3_reranker, Task.RERANK, "qwen3-reranker"),
+    "qwen3-reranker-seq-cls": Replica(
+        lambda out: build_qwen3_reranker(out, sequence_classifier=True), Task.RERANK, "qwen3-reranker-seq-cls"
+    ),
+    "mxbai-rerank-v2": Replica(build_mxbai_rerank_v2, Task.RERANK, "mxbai-rerank-v2"),
+    "qwen3-embedding": Replica(build_qwen3_embedding, Task.EMBEDDINGS, "qwen3-embedding"),
+    "deberta-v2": Replica(build_deberta_v2, Task.RERANK, "deberta-v2"),
+    "mpnet": Replica(build_mpnet, Task.EMBEDDINGS, "mpnet"),
+    # "v1.5" in the name (and so in the folder's path) is what tells the recipe from nomic-embed (v1).
+    "nomic-embed-v1.5": Replica(build_nomic_embed, Task.EMBEDDINGS, "nomic-embed-v1.5"),
+    "nomic-embed": Replica(build_nomic_embed, Task.EMBEDDINGS, "nomic-embed"),
+    "modernbert-reranker": Replica(build_modernbert_reranker, Task.RERANK, "modernbert"),
+    "modernbert-embed": Replica(build_modernbert_embed, Task.EMBEDDINGS, "modernbert"),
+    "xlm-roberta-long": Replica(build_long_xlmr, Task.EMBEDDINGS, "xlm-roberta"),
+    "xlm-roberta-e5": Replica(build_e5, Task.EMBEDDINGS, "xlm-roberta"),
+    "custom-code": Replica(build_custom_code, Task.RERANK, None),
+    "custom-architecture": Replica(
+        lambda out: build_custom_code(out, model_type="ovtext-custom"), Task.RERANK, None
+    ),
+    "mecab-bert": Replica(build_mecab_bert, Task.EMBEDDINGS, None),
 }
 
 
@@ -712,10 +725,10 @@ def replica_source(name: str, cache_dir: Path | None = None) -> Path:
         raise ValueError(f"unknown replica {name!r}; choose one of {', '.join(REPLICAS)}")
 
     def build(out_dir: Path) -> None:
-        REPLICAS[name](out_dir)
+        REPLICAS[name].build(out_dir)
         _finish(out_dir, f"{name}-{RECIPE_VERSION}")
 
-    return _cached_build(f"replica-{name}-{RECIPE_VERSION}", build, cache_dir)
+    return cached_build(f"replica-{name}-{RECIPE_VERSION}", build, cache_dir)
 
 
 # --- for the long-context memory measurement (benchmark/long_context.py), not the tests ------
@@ -737,6 +750,6 @@ def build_bge_m3_shaped(out_dir: Path, layers: int) -> None:
 
 def bge_m3_shaped_source(layers: int = 24, cache_dir: Path | None = None) -> Path:
     """HF folder of a random-weight model shaped like BAAI/bge-m3 (built on first use, cached)."""
-    return _cached_build(
+    return cached_build(
         f"bge-m3-shaped-{layers}-{RECIPE_VERSION}", lambda out: build_bge_m3_shaped(out, layers), cache_dir
     )
