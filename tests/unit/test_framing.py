@@ -15,8 +15,6 @@ from serving.pipelines.framing import (
     build_batch,
     chunk_counts,
     chunk_texts,
-    encode_pair,
-    encode_single,
     framed_lengths,
     pair_frame,
     single_frame,
@@ -152,7 +150,12 @@ def test_build_batch_of_an_empty_body():
     assert batch.attention_mask.tolist() == [[1, 1]]
 
 
-def test_encode_pair_and_single_as_hugging_face_frames_them():
-    assert encode_pair(XLMR, [7, 8], [9]) == ([0, 7, 8, 2, 2, 9, 2], [0] * 7)
-    assert encode_pair(BERT, [7], [9, 10]) == ([101, 7, 102, 9, 10, 102], [0, 0, 0, 1, 1, 1])
-    assert encode_single(BERT, [5, 6]) == ([101, 5, 6, 102], [0, 0, 0, 0])
+def test_xlmr_pairs_and_single_texts_as_hugging_face_frames_them():
+    # <s> query </s></s> document </s>, every token of type 0; the shorter row padded with 1.
+    pairs = whole_texts(RaggedTokens.from_lists([[9], [9, 10]]))
+    batch = build_batch(pair_frame(XLMR, np.array([7, 8])), pairs, np.array([0, 1]), XLMR.pad_token_id)
+    assert batch.input_ids.tolist() == [[0, 7, 8, 2, 2, 9, 2, 1], [0, 7, 8, 2, 2, 9, 10, 2]]
+    assert batch.token_type_ids.tolist() == [[0] * 8, [0] * 8]
+    single = build_batch(single_frame(BERT), whole_texts(RaggedTokens.from_lists([[5, 6]])), np.array([0]), 0)
+    assert single.input_ids.tolist() == [[101, 5, 6, 102]]
+    assert single.token_type_ids.tolist() == [[0, 0, 0, 0]]
