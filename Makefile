@@ -8,7 +8,7 @@ MODELS ?= models
 # Extra pip arguments for the torch CPU wheel (e.g. an index that serves it).
 TORCH_PIP_ARGS ?=
 
-.PHONY: install test lint models serve bench bench-corpus docs image image-test stress clean
+.PHONY: install test check lint models serve bench bench-corpus docs image image-test stress clean
 
 install: $(VENV)/.installed
 
@@ -26,8 +26,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 lint: install
 	$(BIN)/ruff check .
 
+# Two tiers. `make test`, for every change: every module and API family end to end (real exports,
+# a real server on loopback, real clients), without the tests marked `slow` (repetition at scale:
+# the model families, load and soak, every fault step, cluster and benchmark runs). `make check`:
+# every test; CI runs it. Session exports are cached in .cache/exports/ (tests/support/export_cache.py).
 test: lint
-	$(BIN)/pytest -v
+	$(BIN)/pytest -v -m "not slow" --durations=25
+
+check: lint
+	$(BIN)/pytest -v --durations=25
 
 # The demo repository: the real all-MiniLM-L6-v2 embedder and a small cross-encoder
 # fine-tuned from it (built offline, cached in .cache/).
@@ -60,8 +67,8 @@ image:
 image-test: install
 	OVTEXT_IMAGE_TEST=1 $(BIN)/pytest -v tests/deploy/test_image.py
 
-# The long forms of the load, soak and fuzzing tests (about 20 minutes on 2 cores); `make test`
-# runs the same tests in their short forms. Prints one summary line per test at the end.
+# The long forms of the load, soak and fuzzing tests (about 20 minutes on 2 cores); `make check`
+# runs the same tests in their short forms (`make test` the fuzzing one). Prints one summary line per test at the end.
 STRESS_SUMMARY := .cache/stress-summary.txt
 stress: install
 	@mkdir -p .cache && rm -f $(STRESS_SUMMARY)

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benchmark.corpus import corpus_texts, rerank_rows, write_jsonl
 from serving.jobs.corpus import read_output
@@ -26,6 +27,9 @@ from .conftest import EMBEDDER, RERANKER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CLUSTER = REPO_ROOT / "deploy" / "ray" / "local-cluster.sh"
+
+# A two-node cluster (about a minute): `make check`; `make test` has the in-process job (test_corpus_job).
+pytestmark = pytest.mark.slow
 
 
 def test_two_node_ray_cluster_gives_the_in_process_output(deploy_repo: Path, tmp_path: Path) -> None:

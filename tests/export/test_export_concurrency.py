@@ -67,6 +67,7 @@ def race(tmp_path_factory: pytest.TempPathFactory, xlmr_reranker_source: Path) -
     return Race(repo, stdout)
 
 
+@pytest.mark.slow  # the three held exports: `make check`
 def test_same_model_exported_twice_at_once_gets_versions_1_and_2(race: Race) -> None:
     model_dir = race.repo / "tiny"
     assert servable_versions(model_dir, Task.RERANK) == [1, 2]
@@ -79,6 +80,7 @@ def test_same_model_exported_twice_at_once_gets_versions_1_and_2(race: Race) -> 
     assert staging_folders(race.repo) == []
 
 
+@pytest.mark.slow  # the three held exports: `make check`
 def test_models_exported_at_once_all_stay_in_config_json(race: Race) -> None:
     config = json.loads((race.repo / "config.json").read_text())
     first, *added = config["mediapipe_config_list"]  # in commit order after the entry that was there
@@ -93,6 +95,7 @@ def test_models_exported_at_once_all_stay_in_config_json(race: Race) -> None:
     assert tokenizer_id is not None and tokenizer_id == model_id
 
 
+@pytest.mark.slow  # the three held exports: `make check`
 def test_loader_refuses_a_version_mixed_from_two_exports(race: Race) -> None:
     """The tokenizer of one export beside the model of another is not served."""
     mixed = race.repo.parent / "mixed"

@@ -79,6 +79,8 @@ def next_export_sweeps(repo: Path) -> list[Path]:
 # --- SIGKILL ---------------------------------------------------------------------------------
 
 
+# Every step of a real export, one kill each: `make check`. `make test` keeps the SIGTERM and disk-full ones.
+@pytest.mark.slow
 def test_sigkill_at_each_step_leaves_the_repository_unchanged(
     template_repo: Path, tmp_path: Path, xlmr_reranker_source: Path, run_export
 ) -> None:

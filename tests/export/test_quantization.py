@@ -64,6 +64,9 @@ def static_repo(tmp_path_factory: pytest.TempPathFactory, run_export, cross_enco
     return repo, result
 
 
+# Static int8 of the cross-encoder (about two minutes): `make check`. `make test` has static int8 on the
+# tiny XLM-R (the --weight-format auto and impossible-gate tests).
+@pytest.mark.slow
 def test_static_export_passes_its_gate_and_serves(
     static_repo: tuple[Path, subprocess.CompletedProcess], cross_encoder_source: Path
 ) -> None:

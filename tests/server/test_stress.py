@@ -37,6 +37,9 @@ from tests.support.repository import copy_version_in, remove_version
 from .conftest import ExportedModel, HFReranker, ServerProcess, add_model, wait_until, write_config
 from .stress_summary import summary
 
+# Load at scale: `make check` (and `make stress`, long) runs it, `make test` leaves it out.
+pytestmark = pytest.mark.slow
+
 LONG = os.environ.get("OVTEXT_STRESS") == "long"
 LOAD_SECONDS = 300 if LONG else 24  # two halves with the same churn
 SOAK_SECONDS = 600 if LONG else 40

@@ -31,6 +31,7 @@ from serving.repository.layout import (
     read_model_info,
     read_tokenizer_info,
 )
+from tests.support import export_cache
 from tools import calibration_sets
 
 # The fixture models (tests/conftest.py builds their Hugging Face folders) and their task.
@@ -148,24 +149,38 @@ class SessionExports:
         return path
 
     def _export(self, kind: str, weight_format: str, source: Path) -> Exported:
+        """The export, from the cache of earlier runs when nothing that determines it changed
+        (tests/support/export_cache.py); tests/export checks the export itself with the CLI."""
         task = KINDS[kind]
         exported = Exported(
             kind, weight_format, task, source, self.root / f"{kind}-{weight_format}", f"test/{kind}"
         )
         variant = EXPORTS_BY_KEY[weight_format]
         options = list(variant.options)
+        # The key: the options without paths (the calibration file's path changes every session,
+        # its content is hashed instead).
+        arguments = [task.value, exported.model_name, variant.weight_format, *options]
+        inputs: list[Path] = []
         if variant.static:
-            options += ["--calibration_data", str(self._calibration_file(kind, task))]
-        done = self._run_export(
-            task.value,
-            source,
-            exported.repo,
-            *options,
-            model_name=exported.model_name,
-            weight_format=variant.weight_format,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"export of {kind} {weight_format} failed:\n{done.stdout}\n{done.stderr}")
-        if not (exported.model_xml.is_file() and exported.tokenizer_xml.is_file()):
+            calibration = self._calibration_file(kind, task)
+            options += ["--calibration_data", str(calibration)]
+            inputs.append(calibration)
+
+        def export(repo: Path) -> None:
+            done = self._run_export(
+                task.value, source, repo, *options, model_name=exported.model_name,
+                weight_format=variant.weight_format,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"export of {kind} {weight_format} failed:\n{done.stdout}\n{done.stderr}")
+
+        def complete(repo: Path) -> bool:
+            """Version 1 of both IRs is in `repo` (the session's folder or a cache entry)."""
+            inside = (path.relative_to(exported.repo) for path in exported.version_dirs())
+            return all((repo / folder / MODEL_XML).is_file() for folder in inside)
+
+        key = export_cache.export_key(source, arguments, inputs)
+        export_cache.cached_repository(f"{kind}-{weight_format}", key, exported.repo, export, complete)
+        if not complete(exported.repo):
             raise RuntimeError(f"export of {kind} {weight_format} wrote no version 1 in {exported.model_dir}")
         return exported
