@@ -131,7 +131,9 @@ def test_rerank_scores_are_the_servers(
         expected = np.full(len(row["documents"]), np.nan)
         for result in response.json()["results"]:
             expected[result["index"]] = result["relevance_score"]
-        np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
+        # Rows padded to other widths in other batches than the server's: float noise of ~1e-6 (a
+        # wrong model or framing moves scores by far more than 1e-5).
+        np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-5)
 
 
 def _run_rows(deploy_repo: Path, task: CorpusTask, model: str, block: pa.Table) -> pa.Table:
