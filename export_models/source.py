@@ -19,6 +19,7 @@ from export_models.errors import (
     TokenizerConversionError,
     UnsupportedArchitectureError,
 )
+from export_models.sentence_modules import LEGACY_POOLING_KEYS, SERVER_POOLING
 from serving.repository.families import Conversion, Family, tokenizer_refusal
 from serving.repository.layout import Pooling, Task
 
@@ -269,18 +270,6 @@ def hidden_size(config: dict[str, Any]) -> int:
     raise InvalidSourceError(f"config.json of model_type '{config.get('model_type')}' has no hidden size")
 
 
-# sentence-transformers pooling modes the server implements.
-_POOLING_MODES = {"cls": Pooling.CLS, "mean": Pooling.MEAN, "lasttoken": Pooling.LAST}
-_LEGACY_POOLING_KEYS = {
-    "pooling_mode_cls_token": "cls",
-    "pooling_mode_max_tokens": "max",
-    "pooling_mode_mean_tokens": "mean",
-    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-    "pooling_mode_weightedmean_tokens": "weightedmean",
-    "pooling_mode_lasttoken": "lasttoken",
-}
-
-
 def _pooling_config_file(folder: Path) -> Path | None:
     """The sentence-transformers Pooling module's config.json (via modules.json, else 1_Pooling)."""
     modules_file = folder / "modules.json"
@@ -309,11 +298,11 @@ def default_pooling(source: ResolvedSource, fallback: Pooling = Pooling.CLS) -> 
         raise InvalidSourceError(f"cannot read {config_file}: {error}") from error
     mode = pooling_config.get("pooling_mode")
     if mode is None:
-        modes = [name for key, name in _LEGACY_POOLING_KEYS.items() if pooling_config.get(key)]
+        modes = [name for key, name in LEGACY_POOLING_KEYS.items() if pooling_config.get(key)]
     else:
         modes = [mode] if isinstance(mode, str) else list(mode)
-    if len(modes) == 1 and modes[0] in _POOLING_MODES:
-        return _POOLING_MODES[modes[0]]
+    if len(modes) == 1 and modes[0] in SERVER_POOLING:
+        return SERVER_POOLING[modes[0]]
     raise InvalidOptionError(
         f"{config_file} asks for pooling {'+'.join(modes) or 'none'}, which the server does not implement: "
         "choose one with --pooling CLS|MEAN|LAST"
