@@ -25,6 +25,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy serving
 
 # Two tiers. `make test`, for every change: every module and API family end to end (real exports,
 # a real server on loopback, real clients), without the tests marked `slow` (repetition at scale:

@@ -27,7 +27,7 @@ GRACEFUL_SHUTDOWN_S = 30
 RESERVED_DESCRIPTORS = 128
 
 
-class KeyList(click.ParamType):
+class KeyList(click.ParamType):  # type: ignore[type-arg]
     """--api_key's values: keys separated by commas only (OVTEXT_API_KEYS is not split on
     whitespace either), each checked against serving.http.access.KEY_RULE."""
 
@@ -343,7 +343,7 @@ def _plugin_config(value: str | None) -> dict[str, str]:
         raise click.BadParameter(str(err), param_hint="--plugin_config") from err
 
 
-def serve(app: object, settings: ServerSettings) -> None:
+def serve(app: Any, settings: ServerSettings) -> None:
     """uvicorn until SIGTERM/SIGINT: in-flight requests finish (up to 30 s), new ones are refused.
     Connections have the header timeout and cap of serving/http/connections.py."""
     import uvicorn
@@ -368,7 +368,8 @@ def serve(app: object, settings: ServerSettings) -> None:
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  (a float works)
+        # uvicorn types it int, but hands it to loop.call_later, which takes a float.
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
         http=limited_protocol(ConnectionLimits(settings.header_timeout, settings.max_connections)),
     )
     DrainingServer(config).run()

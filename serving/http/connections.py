@@ -116,10 +116,10 @@ def limited_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
             if self._header_timer is not None and self._headers_arrived():
                 self._stop_header_timer()
 
-        def eof_received(self) -> bool | None:
+        def eof_received(self) -> None:
             if self._refused:
                 self.transport.close()
-            return super().eof_received()
+            super().eof_received()
 
         def on_response_complete(self) -> None:
             # The next request's headers are awaited from now (a pipelined one may be parsed at once).

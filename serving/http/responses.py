@@ -51,10 +51,10 @@ class JSONBody(JSONResponse):
 
 
 # A long list, or an object of long lists (Cohere's embeddings by type).
-Items = Sequence[Any] | Mapping[str, Sequence[Any]]
+Items = Sequence[Any] | np.ndarray | Mapping[str, Sequence[Any] | np.ndarray]
 
 
-def _render_items(items: Sequence[Any]) -> bytes:
+def _render_items(items: Sequence[Any] | np.ndarray) -> bytes:
     """A list, a slice of items at a time: the GIL is let go between."""
     slices = (
         render(items[start : start + _SLICE_ITEMS])[1:-1] for start in range(0, len(items), _SLICE_ITEMS)
@@ -87,7 +87,9 @@ async def json_with_list(
     return JSONBody(body, headers=dict(headers or {}))
 
 
-async def json_list(items: Sequence[Any], values: int, headers: Mapping[str, str] | None = None) -> JSONBody:
+async def json_list(
+    items: Sequence[Any] | np.ndarray, values: int, headers: Mapping[str, str] | None = None
+) -> JSONBody:
     """A response that is a list (TEI's [[...], ...]); rendered off the loop when it holds many values."""
     body = await asyncio.to_thread(_render_items, items) if values > OFF_LOOP_VALUES else render(items)
     return JSONBody(body, headers=dict(headers or {}))
@@ -108,7 +110,9 @@ def base64_rows(vectors: np.ndarray) -> list[str]:
     return [base64.b64encode(row.tobytes()).decode("ascii") for row in little_endian]
 
 
-def embedding_rows(vectors: np.ndarray, kind: str, normalized: bool, field: str) -> Sequence[Any]:
+def embedding_rows(
+    vectors: np.ndarray, kind: str, normalized: bool, field: str
+) -> Sequence[Any] | np.ndarray:
     """The rows of an embeddings answer as `kind` asks: float, base64 (of float32), or quantized
     (int8, uint8, binary, ubinary: serving/pipelines/quantization.py). `field` names the request's
     choice in errors; `normalized`: whether the vectors are L2-normalized."""

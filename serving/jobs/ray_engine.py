@@ -11,6 +11,7 @@ Ray is imported here only when this engine runs: the serving install never needs
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,9 +43,10 @@ def ray_engine(
     import ray
     import ray.data
 
-    ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     if actors is None:
-        actors = max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
+        nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+        actors = max(1, sum(1 for node in nodes if node.get("Alive")))
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False  # the job shows its own

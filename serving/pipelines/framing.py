@@ -133,7 +133,7 @@ class EncodedBatch:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.input_ids.shape  # type: ignore[return-value]
+        return self.input_ids.shape
 
     def as_inputs(self) -> dict[str, np.ndarray]:
         return {

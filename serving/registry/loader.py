@@ -176,7 +176,7 @@ def _tokenizer_info(
     files: VersionFiles,
     tokenizer: Tokenizer,
     models: tuple[ov.Model, ov.Model],
-    root: Path,
+    root: Path | None,
 ) -> TokenizerInfo:
     """The export's TokenizerInfo; for a tree this exporter did not write (OVMS's, optimum-cli's),
     what its tokenizer IR and Hugging Face configs say (serving/repository/interop.py)."""
