@@ -41,7 +41,7 @@ def request_field_names(names: dict[str, str]) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class Served:
+class ModelAnswer:
     """A finished model request: which model and version answered, and what it computed.
 
     `model` is the name the request used (an alias stays an alias), else the configured name."""
@@ -91,7 +91,7 @@ class ModelService:
         task: Task,
         items: int,
         run: Callable[[LoadedVersion], Awaitable[Outcome]],
-    ) -> Served:
+    ) -> ModelAnswer:
         name = model if model is not None else self.default_model(task)
         try:
             lease = self.registry.acquire(name, task)
@@ -111,11 +111,11 @@ class ModelService:
                 ) from error
         self.metrics.observe_batches(servable.name, outcome.batches)
         self.metrics.documents.labels(request.scope["route"].path, servable.name).observe(items)
-        return Served(name or servable.name, servable.version, outcome, servable.device)
+        return ModelAnswer(name or servable.name, servable.version, outcome, servable.device)
 
     async def rerank(
         self, request: Request, model: str | None, query: str, documents: list[str], params: RerankParams
-    ) -> Served:
+    ) -> ModelAnswer:
         self.check_count(len(documents), "documents", self.settings.max_documents, "--max_documents")
 
         async def run(servable: LoadedVersion) -> RerankOutcome:
@@ -126,7 +126,7 @@ class ModelService:
 
     async def rerank_groups(
         self, request: Request, model: str | None, groups: list[tuple[str, list[str]]], params: RerankParams
-    ) -> Served:
+    ) -> ModelAnswer:
         """Several queries with their documents in one request (scores in group order)."""
         count = sum(len(documents) for _, documents in groups)
         self.check_count(count, "text_pairs", self.settings.max_documents, "--max_documents")
@@ -146,7 +146,7 @@ class ModelService:
         texts: list[str] | None = None,
         token_ids: list[list[int]] | None = None,
         uncounted: int = 0,
-    ) -> Served:
+    ) -> ModelAnswer:
         """Embed `texts` or `token_ids` (one of them is given). uncounted: texts the route adds to the
         client's (TEI's source sentence), not counted against --max_inputs."""
         count = len(texts if texts is not None else token_ids or [])

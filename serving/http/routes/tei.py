@@ -33,7 +33,7 @@ from serving.http.errors import register_error_body
 from serving.http.middleware import elapsed, milliseconds
 from serving.http.responses import JSONBody, float_list, json_body, json_list
 from serving.http.routes.cohere import ranked
-from serving.http.routes.service import ModelService, Served, request_field_names
+from serving.http.routes.service import ModelService, ModelAnswer, request_field_names
 from serving.http.schemas import (
     TEI_ERROR_RESPONSES,
     SimilarityParameters,
@@ -99,7 +99,7 @@ def overflow(truncate: bool | None, direction: str, default: Overflow | None) ->
     return Overflow.CUT_LEFT if direction.lower() == "left" else Overflow.CUT_RIGHT
 
 
-def compute_headers(served: Served, request: Request, characters: int) -> dict[str, str]:
+def compute_headers(served: ModelAnswer, request: Request, characters: int) -> dict[str, str]:
     """TEI's x-compute-* headers (milliseconds; the device that computed, where TEI always says
     gpu+optimized) beside the x-*-time ones every model route sends."""
     return {
