@@ -33,7 +33,7 @@ from serving.http.errors import register_error_body
 from serving.http.middleware import elapsed, milliseconds
 from serving.http.responses import JSONBody, float_list, json_body, json_list
 from serving.http.routes.cohere import ranked
-from serving.http.routes.service import ModelService, ModelAnswer, request_field_names
+from serving.http.routes.service import ModelAnswer, ModelService, request_field_names
 from serving.http.schemas import (
     TEI_ERROR_RESPONSES,
     SimilarityParameters,
