@@ -34,6 +34,7 @@ def test_model_list(client, server: ServerProcess, path) -> None:
         assert set(card) == {
             "id", "object", "created", "owned_by", "task", "version", "aliases", "weight_format",
             "quantization", "accuracy", "prompts", "default_prompt_name", "instruction",
+            "inference_precision", "sentence_modules",
         }  # fmt: skip
         assert card["object"] == "model" and card["owned_by"] == "ovtext" and card["version"] == 1
         assert (card["weight_format"], card["quantization"], card["accuracy"]) == ("fp32", "none", None)
