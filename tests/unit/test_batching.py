@@ -96,7 +96,7 @@ def hold(scheduler: BatchScheduler, runner: RecordingRunner) -> Job:
 def test_results_come_back_in_the_jobs_row_order(runner, schedule):
     # Body lengths 3, 7, 1, 5: the batch takes them longest first (rows 1, 3, 0, 2).
     rows = [[11] * 3, [12] * 7, [13] * 1, [14] * 5]
-    result = schedule().run_blocking(job(rows))
+    result = schedule().submit(job(rows)).result()
     assert result.values.tolist() == [11, 12, 13, 14]
     (batch,) = runner.batches
     assert batch.input_ids[:, 1].tolist() == [12, 14, 11, 13]
@@ -107,7 +107,7 @@ def test_results_come_back_in_the_jobs_row_order(runner, schedule):
 def test_the_token_budget_bounds_rows_times_padded_length(runner, schedule):
     # Framed lengths 10, 10, then six of 5. Budget 20: two rows of 10, then 4 + 2 rows of 5.
     rows = [[21] * 8, [22] * 8] + [[23 + i] * 3 for i in range(6)]
-    result = schedule(BatchPolicy(token_budget=20)).run_blocking(job(rows))
+    result = schedule(BatchPolicy(token_budget=20)).submit(job(rows)).result()
     assert [batch.input_ids.shape for batch in runner.batches] == [(2, 10), (4, 5), (2, 5)]
     assert [(stats.rows, stats.padded_tokens) for stats in result.batches] == [(2, 20), (4, 20), (2, 10)]
     assert result.values.tolist() == [21, 22, 23, 24, 25, 26, 27, 28]
@@ -115,13 +115,13 @@ def test_the_token_budget_bounds_rows_times_padded_length(runner, schedule):
 
 def test_max_batch_size_bounds_the_rows_of_a_batch(runner, schedule):
     rows = [[30 + i] * 2 for i in range(7)]
-    result = schedule(BatchPolicy(token_budget=10_000, max_batch_size=3)).run_blocking(job(rows))
+    result = schedule(BatchPolicy(token_budget=10_000, max_batch_size=3)).submit(job(rows)).result()
     assert [batch.input_ids.shape[0] for batch in runner.batches] == [3, 3, 1]
     assert result.values.tolist() == [30, 31, 32, 33, 34, 35, 36]
 
 
 def test_a_row_longer_than_the_budget_still_runs_alone(runner, schedule):
-    result = schedule(BatchPolicy(token_budget=4)).run_blocking(job([[41] * 10, [42] * 10]))
+    result = schedule(BatchPolicy(token_budget=4)).submit(job([[41] * 10, [42] * 10])).result()
     assert [batch.input_ids.shape for batch in runner.batches] == [(1, 12), (1, 12)]
     assert result.values.tolist() == [41, 42]
 
@@ -203,7 +203,7 @@ def test_cancelling_the_awaiting_task_cancels_the_job(runner, schedule):
     assert scheduler.waiting == 0
     assert waiting.future.done()
     runner.release.set()
-    assert scheduler.run_blocking(job([[86]])).values.tolist() == [86]
+    assert scheduler.submit(job([[86]])).result().values.tolist() == [86]
     assert all(85 not in batch for batch in runner.batch_tokens())
 
 
@@ -218,7 +218,7 @@ def test_a_failed_batch_fails_only_the_jobs_with_rows_in_it(runner, schedule):
         with pytest.raises(RuntimeError, match="the device failed"):
             failed.result(WAIT)
     assert longer.result(WAIT).values.tolist() == [92]
-    assert scheduler.run_blocking(job([[93]])).values.tolist() == [93]  # the worker lives on
+    assert scheduler.submit(job([[93]])).result().values.tolist() == [93]  # the worker lives on
 
 
 def test_a_failing_postprocess_fails_only_its_own_job(runner, schedule):
@@ -237,7 +237,7 @@ def test_a_failing_postprocess_fails_only_its_own_job(runner, schedule):
 
 
 def test_a_job_without_rows_is_answered_at_once(runner, schedule):
-    result = schedule().run_blocking(job([]))
+    result = schedule().submit(job([])).result()
     assert result.values.shape == (0,)
     assert runner.batches == []
 
