@@ -350,10 +350,20 @@ def test_int8_embedder_keeps_the_order(family_client, family_exports) -> None:
     query = sentence_transformer(family_exports["qwen3-embedding"].source, [QUERY], prompt_name="query")
     got_documents, _ = embed(family_client, "qwen3-embedding-int8", documents)
     got_query, _ = embed(family_client, "qwen3-embedding-int8", [QUERY], input_type="query")
-    expected_order = np.argsort(-(reference @ query[0]))
-    got_order = np.argsort(-(got_documents @ got_query[0]))
+    expected = reference @ query[0]
+    got = got_documents @ got_query[0]
+    shift = float(np.abs(got - expected).max())
     report("qwen3-embedding int8", "max cosine distance", cosine_distance(got_documents, reference))
-    assert list(got_order) == list(expected_order)
+    report("qwen3-embedding int8", "max similarity shift", shift)
+    assert cosine_distance(got_documents, reference) < 1e-2 and cosine_distance(got_query, query) < 1e-2
+    # The ranking holds wherever int8 could not have moved it: a random-weight replica's similarities
+    # can lie closer together than int8's rounding (which depends on the CPU), so the order itself is
+    # checked only between documents further apart than twice the bound on the shift.
+    assert shift < 2e-2
+    for first in range(len(documents)):
+        for second in range(len(documents)):
+            if expected[first] > expected[second] + 4e-2:
+                assert got[first] > got[second], (first, second, expected, got)
 
 
 @pytest.mark.parametrize("name", ["mpnet", "modernbert-embed"])
