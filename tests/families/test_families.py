@@ -356,14 +356,10 @@ def test_int8_embedder_keeps_the_order(family_client, family_exports) -> None:
     report("qwen3-embedding int8", "max cosine distance", cosine_distance(got_documents, reference))
     report("qwen3-embedding int8", "max similarity shift", shift)
     assert cosine_distance(got_documents, reference) < 1e-2 and cosine_distance(got_query, query) < 1e-2
-    # The ranking holds wherever int8 could not have moved it: a random-weight replica's similarities
-    # can lie closer together than int8's rounding (which depends on the CPU), so the order itself is
-    # checked only between documents further apart than twice the bound on the shift.
+    # The order is held through the shift: no two documents further apart than 4e-2 can swap. A
+    # random-weight replica's similarities can lie closer than int8's rounding (which depends on the
+    # CPU), so an exact order is not asked of them.
     assert shift < 2e-2
-    for first in range(len(documents)):
-        for second in range(len(documents)):
-            if expected[first] > expected[second] + 4e-2:
-                assert got[first] > got[second], (first, second, expected, got)
 
 
 @pytest.mark.parametrize("name", ["mpnet", "modernbert-embed"])
