@@ -157,7 +157,7 @@ class RepositoryFiles:
                     return cached.value
             entry = _Cached(key, racy=time.time_ns() - key[1] < RACY_NS)
             try:
-                entry.value = self._parse(handle, shown, limit, parse)
+                entry.value = self._parse(handle, key[0], shown, limit, parse)
             except ConfigError as err:
                 entry.error = err
             with self._lock:
@@ -166,8 +166,8 @@ class RepositoryFiles:
             raise entry.error
         return entry.value
 
-    def _parse(self, handle: Any, shown: str, limit: int, parse: Callable[[str], Any]) -> Any:
-        size = os.fstat(handle.fileno()).st_size
+    def _parse(self, handle: Any, size: int, shown: str, limit: int, parse: Callable[[str], Any]) -> Any:
+        """`size`: what the open file's fstat said (read() already took it for the cache key)."""
         if size > limit:
             raise ConfigError(
                 f"{shown}: {describe_size(size)}, over the {describe_size(limit)} limit for this file; "
